@@ -1,0 +1,30 @@
+"""matcher: pair coalition partners' offers with districts' needs, optimally, with OR-Tools CP-SAT.
+
+The public API, for notebooks and the CLI alike::
+
+    import matcher
+    batch = matcher.read_batch("data/sample")
+    result = matcher.solve(batch)
+    result.allocations          # a pandas DataFrame
+    result.write("out/sample")  # verified, atomic
+"""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("matcher")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+from matcher.batch import Batch, read_batch  # noqa: E402
+from matcher.errors import (  # noqa: E402
+    InfeasibleError, InputError, MatcherError, NoSolutionError, Problem, SolverError, VerificationError,
+)
+from matcher.result import Result, Status  # noqa: E402
+from matcher.scenario import Scenario  # noqa: E402
+from matcher.solve import solve  # noqa: E402
+from matcher.verify import verify  # noqa: E402
+
+__all__ = [
+    "Batch", "InfeasibleError", "InputError", "MatcherError", "NoSolutionError", "Problem", "Result",
+    "Scenario", "SolverError", "Status", "VerificationError", "read_batch", "solve", "verify", "__version__",
+]

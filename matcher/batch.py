@@ -1,0 +1,303 @@
+"""Read a batch folder into typed tables, reporting every problem with file, row and column.
+
+Cells are read as text and parsed by the column specs of `matcher.schema`; pandera then checks
+ranges, choices and unique ids on the typed tables; last come the checks that span tables
+(references, units, windows, reach settings). All problems are raised together.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from matcher.errors import InputError, Problem
+from matcher.scenario import Scenario
+from matcher.schema import CANONICAL_UNITS, TABLES, ColumnSpec, TableSpec, pandera_schema
+
+ROW = "csv_row"  # the spreadsheet row each record came from; the header is row 1
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+
+
+@dataclass
+class Batch:
+    """The validated input tables of one batch, plus its scenario and the hashes of its files."""
+
+    partners: pd.DataFrame
+    offers: pd.DataFrame
+    needs: pd.DataFrame
+    districts: pd.DataFrame
+    roles: pd.DataFrame
+    capabilities: pd.DataFrame
+    conflicts: pd.DataFrame
+    decisions: pd.DataFrame
+    scenario: Scenario = field(default_factory=Scenario)
+    folder: Path | None = None
+    file_hashes: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """Counts a field director checks before solving."""
+        return {
+            "partners": len(self.partners),
+            "districts": len(self.districts),
+            "offers": self.offers.groupby("resource").size().to_dict(),
+            "needs": self.needs.groupby("resource").size().to_dict(),
+            "roles": len(self.roles),
+        }
+
+
+def read_batch(folder: str | Path, scenario: Scenario | None = None) -> Batch:
+    """Read and validate every table of a batch folder; raise InputError listing all problems."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError([Problem(str(folder), None, None, "is not a folder (a batch is a folder of CSV files)")])
+    problems: list[Problem] = []
+    tables: dict[str, pd.DataFrame] = {}
+    hashes: dict[str, str] = {}
+    for spec in TABLES.values():
+        path = folder / spec.file
+        if not path.exists():
+            if spec.required:
+                problems.append(Problem(spec.file, None, None, f"is missing from {folder}"))
+            tables[spec.name] = _empty_table(spec)
+            continue
+        raw = path.read_bytes()
+        hashes[spec.file] = hashlib.sha256(raw).hexdigest()
+        tables[spec.name] = parse_table(spec, raw, problems)
+    scenario_path = folder / "scenario.toml"
+    if scenario is None:
+        try:
+            scenario = Scenario.from_toml(scenario_path) if scenario_path.exists() else Scenario()
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if scenario_path.exists():
+        hashes["scenario.toml"] = hashlib.sha256(scenario_path.read_bytes()).hexdigest()
+    if not problems:
+        problems.extend(check_references(tables))
+        problems.extend(check_rows(tables))
+    if problems:
+        raise InputError(problems)
+    apply_resource_defaults(tables)
+    return Batch(**tables, scenario=scenario, folder=folder, file_hashes=hashes)
+
+
+def apply_resource_defaults(tables: dict[str, pd.DataFrame]) -> None:
+    """Defaults that depend on the resource: the canonical unit, and office space kept whole."""
+    for name in ("offers", "needs"):
+        frame = tables[name]
+        frame["unit"] = frame["unit"].fillna(frame["resource"].map(CANONICAL_UNITS)).str.lower()
+    offers = tables["offers"]
+    offers["divisible"] = offers["divisible"].where(offers["divisible"].notna(),
+                                                    offers["resource"] != "office_space").astype(bool)
+
+
+def parse_table(spec: TableSpec, raw: bytes, problems: list[Problem]) -> pd.DataFrame:
+    """Typed table from a CSV file's bytes; parse and schema problems are appended to `problems`."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(Problem(spec.file, line, None,
+                                "is not UTF-8 text; save it from your spreadsheet as 'CSV UTF-8'"))
+        return _empty_table(spec)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        problems.append(Problem(spec.file, 1, None, "has no header row"))
+        return _empty_table(spec)
+    header = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:]]
+    frame = _frame(spec, header, body, problems)
+    if frame is None:
+        return _empty_table(spec)
+    before = len(problems)
+    typed = _parse_cells(spec, frame, problems)
+    if len(problems) == before:
+        _pandera_problems(spec, typed, problems)
+    return typed
+
+
+def _frame(spec: TableSpec, header: list[str], body: list[list[str]], problems: list[Problem]):
+    while header and header[-1] == "" and all(len(r) < len(header) or r[len(header) - 1] == "" for r in body):
+        header.pop()
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(Problem(spec.file, 1, name, "appears twice in the header"))
+        if name == "":
+            problems.append(Problem(spec.file, 1, None, "has a column with an empty header"))
+        seen.add(name)
+    missing = [c.name for c in spec.columns if c.required and c.name not in header]
+    for name in missing:
+        problems.append(Problem(spec.file, 1, name, "required column is missing"))
+    if len(seen) < len(header) or "" in header or missing:
+        return None
+    records = []
+    for number, row in enumerate(body, start=2):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if len(cells) > len(header) and any(cells[len(header):]):
+            problems.append(Problem(spec.file, number, None,
+                                    f"has {len(cells)} cells but the header has {len(header)} columns"))
+            continue
+        cells = (cells + [""] * len(header))[: len(header)]
+        records.append([number] + cells)
+    frame = pd.DataFrame(records, columns=[ROW] + header, dtype=object)
+    return frame
+
+
+def _parse_cells(spec: TableSpec, frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    typed = pd.DataFrame({ROW: frame[ROW].astype("int64")}, index=frame.index)
+    for column in spec.columns:
+        if column.name in frame.columns:
+            text = frame[column.name].astype(object)
+        else:
+            text = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+        typed[column.name] = _parse_column(spec, column, text, frame[ROW], problems)
+    extra = [c for c in frame.columns if c != ROW and c not in typed.columns]
+    for name in extra:
+        typed[name] = frame[name]
+    return typed
+
+
+def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd.Series,
+                  problems: list[Problem]) -> pd.Series:
+    empty = text == ""
+
+    def complain(bad: pd.Series, message: str) -> None:
+        for row, value in zip(rows[bad], text[bad]):
+            problems.append(Problem(spec.file, int(row), column.name, f"{message}, not '{value}'"))
+
+    if column.required:
+        for row in rows[empty]:
+            problems.append(Problem(spec.file, int(row), column.name, "is required but empty"))
+    kind = column.kind
+    if kind in ("float", "int"):
+        numbers = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+        complain(~empty & numbers.isna(), "must be a number")
+        finite = np.isfinite(numbers) | numbers.isna()
+        complain(~finite, "must be a finite number")
+        numbers = numbers.where(finite)
+        if column.default is not None:
+            numbers = numbers.fillna(float(column.default))
+        if kind == "float":
+            return numbers
+        whole = numbers.isna() | (numbers == np.floor(numbers.fillna(0)))
+        complain(~whole, "must be a whole number")
+        too_big = numbers.abs() > 2**53
+        complain(too_big, "is too large (at most 9,007,199,254,740,992)")
+        numbers = numbers.where(whole & ~too_big)
+        return numbers.round().astype("Int64")
+    if kind == "bool":
+        lowered = text.str.lower()
+        bad = ~empty & ~lowered.isin(TRUE_WORDS | FALSE_WORDS)
+        complain(bad, "must be true or false")
+        values = lowered.map(lambda v: True if v in TRUE_WORDS else (False if v in FALSE_WORDS else None))
+        if column.default is not None:
+            values = values.where(values.notna(), column.default)
+        return values.astype(object)
+    if kind == "date":
+        dates = pd.to_datetime(text.where(~empty), errors="coerce", format="ISO8601")
+        complain(~empty & dates.isna(), "must be a date like 2026-09-30")
+        return dates.astype("datetime64[ns]")
+    if kind == "list":
+        return text.map(lambda v: tuple(x.strip() for x in v.split(";") if x.strip()))
+    values = text.where(~empty)
+    if kind == "text" and column.name == "skill":
+        values = values.str.lower()
+    if kind == "choice":
+        values = values.str.lower()
+    if column.default is not None:
+        values = values.fillna(column.default)
+    return values.astype(object)
+
+
+_CHECK_MESSAGES = {"field_uniqueness": "is a duplicate id", "not_nullable": "is required but empty"}
+
+
+def _pandera_problems(spec: TableSpec, typed: pd.DataFrame, problems: list[Problem]) -> None:
+    schema = pandera_schema(spec)
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        for case in exc.failure_cases.itertuples(index=False):
+            row = None if pd.isna(case.index) else int(typed.loc[case.index, ROW])
+            message = _CHECK_MESSAGES.get(str(case.check), str(case.check))
+            value = case.failure_case
+            if message.startswith("must") and not pd.isna(value):
+                message = f"{message}, not {value!r}"
+            problems.append(Problem(spec.file, row, None if pd.isna(case.column) else str(case.column), message))
+
+
+def _empty_table(spec: TableSpec) -> pd.DataFrame:
+    problems: list[Problem] = []
+    return _parse_cells(spec, pd.DataFrame({ROW: pd.Series([], dtype="int64")} | {
+        c.name: pd.Series([], dtype=object) for c in spec.columns}), problems)
+
+
+def check_references(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    """Every id that points at another table must exist there."""
+    problems = []
+    for spec in TABLES.values():
+        frame = tables[spec.name]
+        for column in spec.columns:
+            if not column.references:
+                continue
+            target = TABLES[column.references]
+            known = set(tables[target.name][target.key])
+            for row, value in zip(frame[ROW], frame[column.name]):
+                values = value if isinstance(value, tuple) else ([] if pd.isna(value) else [value])
+                for item in values:
+                    if item not in known:
+                        problems.append(Problem(spec.file, int(row), column.name,
+                                                f"'{item}' is not a {target.key} in {target.file}"))
+    return problems
+
+
+def check_rows(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    """Rules that read several columns or tables: units, windows, floors, reach settings."""
+    problems: list[Problem] = []
+    partners = tables["partners"].set_index("partner_id")
+    districts = tables["districts"].set_index("district_id")
+    for name in ("offers", "needs"):
+        frame = tables[name]
+        file = TABLES[name].file
+        for row, resource, unit in zip(frame[ROW], frame["resource"], frame["unit"]):
+            if not pd.isna(unit) and unit.lower() != CANONICAL_UNITS[resource]:
+                problems.append(Problem(file, int(row), "unit", f"'{unit}' is not the unit of {resource}; "
+                                        f"use {CANONICAL_UNITS[resource]}"))
+    offers = tables["offers"]
+    for r in offers.itertuples(index=False):
+        row = int(getattr(r, ROW))
+        if _reversed(r.available_from, r.available_to):
+            problems.append(Problem("offers.csv", row, "available_to", "is before available_from"))
+        home = partners.at[r.partner_id, "home_district"]
+        if r.reach in ("home", "adjacent", "radius") and pd.isna(home):
+            problems.append(Problem("offers.csv", row, "reach", f"'{r.reach}' needs the partner's home_district "
+                                    f"in partners.csv (partner {r.partner_id} has none); use 'any' or 'listed'"))
+        if r.reach == "radius":
+            if pd.isna(r.radius_km):
+                problems.append(Problem("offers.csv", row, "radius_km", "is required when reach is 'radius'"))
+            elif not pd.isna(home) and pd.isna(districts.at[home, "lat"]) | pd.isna(districts.at[home, "lon"]):
+                problems.append(Problem("offers.csv", row, "reach", f"'radius' needs lat and lon for district "
+                                        f"{home} in districts.csv"))
+        if r.reach == "listed" and not r.districts:
+            problems.append(Problem("offers.csv", row, "districts", "is required when reach is 'listed'"))
+    needs = tables["needs"]
+    for r in needs.itertuples(index=False):
+        row = int(getattr(r, ROW))
+        if _reversed(r.needed_from, r.needed_to):
+            problems.append(Problem("needs.csv", row, "needed_to", "is before needed_from"))
+        if r.floor > r.quantity:
+            problems.append(Problem("needs.csv", row, "floor", f"{r.floor} is more than the quantity {r.quantity}"))
+    return problems
+
+
+def _reversed(start, end) -> bool:
+    return not pd.isna(start) and not pd.isna(end) and end < start

@@ -1,0 +1,116 @@
+"""A solved run: status, objective, bound, gap, the output tables as DataFrames, and write()."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from matcher import __version__
+from matcher.errors import InfeasibleError, NoSolutionError, SolverError
+from matcher.scenario import Scenario
+
+if TYPE_CHECKING:
+    from matcher.batch import Batch
+
+
+class Status(str, Enum):
+    """What the solver proved about the plan it returns."""
+
+    OPTIMAL = "optimal"
+    """The plan's objective equals the proven best bound."""
+    FEASIBLE = "feasible"
+    """A plan that meets every hard rule, stopped by the time or gap limit; its gap says how far from proven."""
+    INFEASIBLE = "infeasible"
+    """Proven: no plan meets every hard rule."""
+    NO_SOLUTION = "no_solution"
+    """Stopped (time limit or interruption) before any plan was found."""
+    MODEL_INVALID = "model_invalid"
+    """The solver rejected the model: a bug in matcher, not in the batch."""
+
+    @property
+    def has_plan(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+@dataclass
+class Result:
+    """What `solve` returns; its tables are the files `write` puts in an output folder."""
+
+    status: Status
+    scenario: Scenario
+    batch: Batch
+    times: dict[str, float]
+    model_stats: dict[str, int]
+    objective: float | None = None
+    best_bound: float | None = None
+    gap: float | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    terms: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def allocations(self) -> pd.DataFrame:
+        return self.tables["allocations"]
+
+    @property
+    def unmet(self) -> pd.DataFrame:
+        return self.tables["unmet"]
+
+    @property
+    def partners_summary(self) -> pd.DataFrame:
+        return self.tables["partners_summary"]
+
+    @property
+    def districts_summary(self) -> pd.DataFrame:
+        return self.tables["districts_summary"]
+
+    @property
+    def coverage(self) -> float | None:
+        """The coverage sum exactly as DESIGN.md defines it, recomputed from the allocations."""
+        return self.terms.get("coverage", {}).get("value")
+
+    def manifest(self) -> dict:
+        """run.json: inputs, scenario, status, objective, bound, gap, each term, times, seed."""
+        return {
+            "matcher_version": __version__,
+            "inputs": dict(sorted(self.batch.file_hashes.items())),
+            "scenario": self.scenario.to_dict(),
+            "status": self.status.value,
+            "objective": self.objective,
+            "best_bound": self.best_bound,
+            "gap": self.gap,
+            "coverage": self.coverage,
+            "terms": self.terms,
+            "seed": self.scenario.solver.seed,
+            "model": self.model_stats,
+            "times_s": {k: round(v, 3) for k, v in self.times.items()},
+        }
+
+    def raise_for_status(self) -> None:
+        """Raise the error that matches a run without a plan; do nothing for a run with one."""
+        if self.status is Status.INFEASIBLE:
+            raise InfeasibleError("no plan meets every hard rule (floors, capacities, whole offers)")
+        if self.status is Status.NO_SOLUTION:
+            raise NoSolutionError(f"no plan found within {self.scenario.solver.time_limit_s:g} s; "
+                                  "raise solver.time_limit_s")
+        if self.status is Status.MODEL_INVALID:
+            raise SolverError("the solver rejected the model (a bug in matcher; please report it)")
+
+    def write(self, folder: str | Path) -> Path:
+        """Write the output folder atomically, after verifying the files as written."""
+        from matcher.outputs import write_folder
+
+        self.raise_for_status()
+        return write_folder(Path(folder), self.tables, self.manifest(), self.batch)
+
+    def summary(self) -> dict:
+        """The headline numbers the CLI prints."""
+        return {"status": self.status.value, "objective": self.objective, "best_bound": self.best_bound,
+                "gap": self.gap, "coverage": self.coverage,
+                "solve_s": self.times.get("solve_s"), "pairs": self.model_stats.get("pairs")}
+
+    def __repr__(self) -> str:
+        return f"Result({json.dumps(self.summary())})"
