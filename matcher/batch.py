@@ -78,8 +78,9 @@ def read_batch(folder: str | Path, scenario: Scenario | None = None) -> Batch:
             problems.extend(exc.problems)
     if scenario_path.exists():
         hashes["scenario.toml"] = hashlib.sha256(scenario_path.read_bytes()).hexdigest()
+    broken = {p.file for p in problems}
+    problems.extend(check_references(tables, skip=broken))
     if not problems:
-        problems.extend(check_references(tables))
         problems.extend(check_rows(tables))
     if problems:
         raise InputError(problems)
@@ -241,8 +242,8 @@ def _empty_table(spec: TableSpec) -> pd.DataFrame:
         c.name: pd.Series([], dtype=object) for c in spec.columns}), problems)
 
 
-def check_references(tables: dict[str, pd.DataFrame]) -> list[Problem]:
-    """Every id that points at another table must exist there."""
+def check_references(tables: dict[str, pd.DataFrame], skip: set[str] = frozenset()) -> list[Problem]:
+    """Every id that points at another table must exist there (files in `skip` could not be read whole)."""
     problems = []
     for spec in TABLES.values():
         frame = tables[spec.name]
@@ -250,6 +251,8 @@ def check_references(tables: dict[str, pd.DataFrame]) -> list[Problem]:
             if not column.references:
                 continue
             target = TABLES[column.references]
+            if spec.file in skip or target.file in skip:
+                continue
             known = set(tables[target.name][target.key])
             for row, value in zip(frame[ROW], frame[column.name]):
                 values = value if isinstance(value, tuple) else ([] if pd.isna(value) else [value])
@@ -296,6 +299,53 @@ def check_rows(tables: dict[str, pd.DataFrame]) -> list[Problem]:
             problems.append(Problem("needs.csv", row, "needed_to", "is before needed_from"))
         if r.floor > r.quantity:
             problems.append(Problem("needs.csv", row, "floor", f"{r.floor} is more than the quantity {r.quantity}"))
+    problems += check_conflicts(tables["conflicts"])
+    problems += check_decisions(tables)
+    return problems
+
+
+def check_conflicts(conflicts: pd.DataFrame) -> list[Problem]:
+    """A partner cannot be in conflict with itself."""
+    return [Problem("conflicts.csv", int(row), "partner_b", f"{b} cannot be in conflict with itself")
+            for row, a, b in zip(conflicts[ROW], conflicts["partner_a"], conflicts["partner_b"]) if a == b]
+
+
+def check_decisions(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    """Each decision names what it binds; locks fit their offer and need, and no lock meets a forbid."""
+    problems = []
+    offers = tables["offers"].set_index("offer_id")
+    needs = tables["needs"].set_index("need_id")
+    decisions = tables["decisions"]
+    targets = {}
+    for d in decisions.itertuples(index=False):
+        row = int(getattr(d, ROW))
+        who = [k for k in ("offer_id", "partner_id") if not pd.isna(getattr(d, k))]
+        what = [k for k in ("need_id", "district_id", "role_id") if not pd.isna(getattr(d, k))]
+        if not who or len(what) != 1:
+            problems.append(Problem("decisions.csv", row, None, "must name an offer_id or partner_id and exactly one "
+                                    "of need_id, district_id or role_id"))
+            continue
+        if what == ["role_id"] and who != ["partner_id"]:
+            problems.append(Problem("decisions.csv", row, "role_id",
+                                    "a role decision names a partner_id, not an offer"))
+        owner = None if pd.isna(d.offer_id) else offers.at[d.offer_id, "partner_id"]
+        if owner is not None and not pd.isna(d.partner_id) and owner != d.partner_id:
+            problems.append(Problem("decisions.csv", row, "partner_id",
+                                    f"offer {d.offer_id} belongs to {owner}, not {d.partner_id}"))
+        if not pd.isna(d.quantity):
+            if d.action != "lock" or pd.isna(d.offer_id) or pd.isna(d.need_id):
+                problems.append(Problem("decisions.csv", row, "quantity",
+                                        "only a lock of an offer to a need takes a quantity"))
+            elif d.quantity > min(offers.at[d.offer_id, "quantity"], needs.at[d.need_id, "quantity"]):
+                problems.append(Problem("decisions.csv", row, "quantity",
+                                        f"{d.quantity} is more than offer {d.offer_id} has or need {d.need_id} "
+                                        "asks for"))
+        key = tuple(None if pd.isna(getattr(d, k)) else getattr(d, k)
+                    for k in ("offer_id", "partner_id", "need_id", "district_id", "role_id"))
+        if key in targets and targets[key][0] != d.action:
+            problems.append(Problem("decisions.csv", row, "action",
+                                    f"contradicts the {targets[key][0]} on row {targets[key][1]}"))
+        targets.setdefault(key, (d.action, row))
     return problems
 
 

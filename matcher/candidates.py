@@ -14,14 +14,19 @@ from matcher.geography import Geography
 from matcher.schema import ANY_SKILL
 
 PAIR_COLUMNS = ["offer_id", "need_id", "partner_id", "district_id", "resource", "offer_quantity",
-                "need_quantity", "divisible", "min_chunk", "upper", "distance_km", "cost_per_unit"]
+                "need_quantity", "divisible", "min_chunk", "upper", "distance_km", "cost_per_unit", "reliability",
+                "candidate", "contribution_per_unit"]
+DECISION_KEYS = ("offer_id", "need_id", "partner_id", "district_id")
 
 
 def eligible_pairs(batch: Batch, geography: Geography | None = None) -> pd.DataFrame:
     """One row per eligible (offer, need), with what the model needs to know about the pair."""
     geography = geography or Geography(batch.districts, batch.scenario.travel.km_per_hop)
-    offers = batch.offers.merge(batch.partners[["partner_id", "home_district"]], on="partner_id", how="left")
+    offers = batch.offers.merge(batch.partners[["partner_id", "home_district", "kind", "independent",
+                                                "reliability"]], on="partner_id", how="left")
+    offers["contribution_per_unit"] = contribution_per_unit(offers)
     reach = offers_by_district(offers, batch.districts, geography)
+    reach = reach.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left")
     needs = batch.needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill"})
     pairs = reach.merge(needs[["need_id", "district_id", "resource", "need_skill", "need_quantity",
                                "needed_from", "needed_to"]], on=["resource", "district_id"])
@@ -31,6 +36,7 @@ def eligible_pairs(batch: Batch, geography: Geography | None = None) -> pd.DataF
     pairs = pairs.rename(columns={"quantity": "offer_quantity"})
     pairs["upper"] = np.minimum(pairs["offer_quantity"], pairs["need_quantity"]).astype("int64")
     pairs = pairs[~pairs["divisible"] | (pairs["min_chunk"] <= pairs["upper"])]
+    pairs = pairs[legally_allowed(pairs, batch.scenario) & ~forbidden(pairs, batch.decisions)]
     pairs["distance_km"] = geography.distance_km(pairs["home_district"], pairs["district_id"])
     pairs = pairs.sort_values(["offer_id", "need_id"], kind="stable").reset_index(drop=True)
     for column in ("offer_quantity", "need_quantity", "min_chunk"):
@@ -56,6 +62,40 @@ def offers_by_district(offers: pd.DataFrame, districts: pd.DataFrame, geography:
     parts.append(anywhere.merge(districts[["district_id"]], how="cross"))
     return pd.concat([p for p in parts if len(p)] or [offers.assign(district_id=pd.Series(dtype=object))],
                      ignore_index=True)
+
+
+def contribution_per_unit(offers: pd.DataFrame) -> pd.Series:
+    """What each unit counts against a legal cap: a dollar is a dollar, other resources their in-kind value."""
+    return offers["inkind_value_per_unit"].where(offers["resource"] != "money", 1.0).astype("float64")
+
+
+def legally_allowed(pairs: pd.DataFrame, scenario) -> pd.Series:
+    """Campaign-finance eligibility of each pair whose district has a candidate.
+
+    Independent-expenditure partners never serve a candidate's campaign; kinds barred from
+    candidate support (501(c)(3)s) may still send their members' own unpaid time; a kind whose cap
+    is zero may give nothing that has a contribution value.
+    """
+    for_candidate = pairs["candidate"].notna()
+    own_time = (pairs["resource"] == "volunteers") & (pairs["contribution_per_unit"] == 0)
+    barred = pairs["kind"].isin(scenario.legal.no_candidate_support) & ~own_time
+    zero_caps = [kind for kind, cap in scenario.legal.caps_usd.items() if cap == 0]
+    capped_out = pairs["kind"].isin(zero_caps) & (pairs["contribution_per_unit"] > 0)
+    return ~(for_candidate & (pairs["independent"].astype(bool) | barred | capped_out))
+
+
+def forbidden(pairs: pd.DataFrame, decisions: pd.DataFrame) -> pd.Series:
+    """Pairs a `forbid` decision rules out: every id the decision names matches the pair."""
+    mask = pd.Series(False, index=pairs.index)
+    for decision in decisions[decisions["action"] == "forbid"].itertuples(index=False):
+        named = {key: getattr(decision, key) for key in DECISION_KEYS if not pd.isna(getattr(decision, key))}
+        if not named or set(named) == {"partner_id"} and not pd.isna(decision.role_id):
+            continue
+        match = pd.Series(True, index=pairs.index)
+        for key, value in named.items():
+            match &= pairs[key] == value
+        mask |= match
+    return mask
 
 
 def skills_match(offer_skill: pd.Series, need_skill: pd.Series) -> pd.Series:

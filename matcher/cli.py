@@ -5,11 +5,13 @@ Errors become messages and exit codes here, and only here.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import matcher
@@ -25,8 +27,9 @@ Exit codes:
   3  infeasible: no plan meets every hard rule
   4  no plan found within the time limit"""
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a message stays on one line however narrow the terminal, so logs and grep see it whole.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def reports_errors(command):
@@ -41,8 +44,15 @@ def reports_errors(command):
                 err.print(f"  {problem}", markup=False)
             sys.exit(exc.exit_code)
         except MatcherError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", markup=True)
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:  # a bug in matcher, not the user's mistake: say so in one line
+            if os.environ.get("MATCHER_DEBUG"):
+                raise
+            err.print(f"[bold red]Internal error[/] (a bug in matcher, please report it): "
+                      f"{escape(type(exc).__name__ + ': ' + str(exc))}. Set MATCHER_DEBUG=1 to see where.",
+                      markup=True)
+            sys.exit(1)
     return wrapper
 
 
@@ -134,7 +144,7 @@ def verify(batch: Path, out_dir: Path) -> None:
     if report.ok:
         out.print(f"OK: {out_dir} meets every hard rule ({len(report.checked)} checks: {', '.join(report.checked)})")
         return
-    err.print(f"[bold red]Error:[/] {len(report.violations)} violation(s) in {out_dir}:")
+    err.print(f"[bold red]Error:[/] {len(report.violations)} violation(s) in {escape(str(out_dir))}:")
     for violation in report.violations:
         err.print(f"  {violation}", markup=False)
     sys.exit(1)

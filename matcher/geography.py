@@ -47,7 +47,8 @@ class Geography:
         targets = self.lat.index[located]
         homes = homes[located.reindex(homes, fill_value=False).to_numpy()]
         if len(homes) == 0 or len(targets) == 0:
-            return pd.DataFrame({"home": [], "district_id": [], "km": []})
+            return pd.DataFrame({"home": pd.Series([], dtype=object), "district_id": pd.Series([], dtype=object),
+                                 "km": pd.Series([], dtype="float64")})
         h = np.repeat(homes.to_numpy(), len(targets))
         t = np.tile(targets.to_numpy(), len(homes))
         km = haversine_km(self.lat[h].to_numpy(), self.lon[h].to_numpy(), self.lat[t].to_numpy(),

@@ -4,6 +4,9 @@ Scaling, in this one place: CP-SAT needs integers. Quantities are whole units al
 of a need that counts as covered is held as an integer in 1/COVERAGE_SCALE; every objective
 coefficient is rounded to 1/OBJECTIVE_SCALE of an objective point. So coverage in the model is
 exact to 1/COVERAGE_SCALE per need, and the reported objective to 1/OBJECTIVE_SCALE per term.
+Shares of needs and offers are held in 1/SHARE_SCALE.
+Under policy.reliability = "expected", a need is credited reliability × amount, with reliability
+taken to 1/RELIABILITY_SCALE (three decimals).
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from matcher.scenario import Scenario
 
 COVERAGE_SCALE = 10_000
 OBJECTIVE_SCALE = 100_000_000
+RELIABILITY_SCALE = 1_000
+SHARE_SCALE = 1_000_000  # shares of a need or an offer, for the fairness, dependence and resilience rules
 
 
 def scaled(value: float) -> int:
@@ -35,22 +40,62 @@ class AllocationModel:
     used: list = field(default_factory=list)
     amount: list = field(default_factory=list)
     terms: dict[str, cp_model.LinearExpr] = field(default_factory=dict)
+    _presence: dict[tuple[str, str], cp_model.IntVar] = field(default_factory=dict)
+    roles: pd.DataFrame | None = None  # (role, partner) candidates, built by matcher.labor
+    lead: dict[int, cp_model.IntVar] = field(default_factory=dict)  # candidate row -> leads the role
+    support: dict[int, cp_model.IntVar] = field(default_factory=dict)  # candidate row -> supports the role
+    holds_role: dict[str, cp_model.IntVar] = field(default_factory=dict)  # partner -> holds some role
+    _by_partner_district: dict[tuple[str, str], list[int]] | None = None
 
     def pairs_by(self, column: str) -> dict[str, list[int]]:
         """Pair positions grouped by an id column (offer_id, need_id, partner_id…)."""
         return {key: list(index) for key, index in self.pairs.groupby(column, sort=True).indices.items()}
 
-    def need_amount(self, positions: list[int]) -> cp_model.LinearExpr:
+    def sent(self, positions: list[int]) -> cp_model.LinearExpr:
+        """What the pairs at these positions carry, in whole units."""
         return sum((self.amount[p] for p in positions), cp_model.LinearExpr.constant(0))
+
+    @property
+    def credit_scale(self) -> int:
+        """Units of `credited`: one per whole unit, or RELIABILITY_SCALE per unit under expected reliability."""
+        return RELIABILITY_SCALE if self.scenario.policy.reliability == "expected" else 1
+
+    def credited(self, positions: list[int]) -> cp_model.LinearExpr:
+        """What needs are credited with, in 1/credit_scale units: reliability discounts promises when asked to."""
+        if self.credit_scale == 1:
+            return self.sent(positions)
+        factors = self.pairs["reliability"].to_numpy()
+        return sum((round(RELIABILITY_SCALE * factors[p]) * self.amount[p] for p in positions),
+                   cp_model.LinearExpr.constant(0))
+
+    def presence(self, partner_id: str, district_id: str) -> cp_model.IntVar | int:
+        """1 exactly when the partner sends something to the district (0 if it cannot)."""
+        key = (partner_id, district_id)
+        if key not in self._presence:
+            positions = self.pairs_by_partner_district().get(key, [])
+            if not positions:
+                return 0
+            present = self.model.new_bool_var(f"present[{partner_id},{district_id}]")
+            self.model.add_max_equality(present, [self.used[p] for p in positions])
+            self._presence[key] = present
+        return self._presence[key]
+
+    def pairs_by_partner_district(self) -> dict[tuple[str, str], list[int]]:
+        if self._by_partner_district is None:
+            self._by_partner_district = {key: list(index) for key, index in self.pairs.groupby(
+                ["partner_id", "district_id"], sort=True).indices.items()}
+        return self._by_partner_district
 
 
 def build_model(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> AllocationModel:
     """Variables for every eligible pair, then every hard rule, then the weighted objective."""
+    from matcher.labor import add_labor
     from matcher.rules import HARD_RULES
     from matcher.terms import OBJECTIVE_TERMS
 
     m = AllocationModel(batch, scenario, pairs)
     add_pair_variables(m)
+    add_labor(m)
     for rule in HARD_RULES:
         rule.apply(m)
     for term in OBJECTIVE_TERMS:

@@ -19,14 +19,18 @@ from matcher.scenario import Scenario
 from matcher.schema import ANY_SKILL, RESOURCES
 from matcher.terms import coverage_value
 
-OUTPUT_FILES = ("allocations.csv", "unmet.csv", "partners_summary.csv", "districts_summary.csv", "run.json")
+OUTPUT_FILES = ("allocations.csv", "labor.csv", "teams.csv", "unmet.csv", "partners_summary.csv",
+                "districts_summary.csv", "run.json")
 ALLOCATION_COLUMNS = ["offer_id", "partner_id", "need_id", "district_id", "resource", "skill", "quantity", "unit",
-                      "share_of_need", "distance_km", "cost_usd", "reason"]
+                      "share_of_need", "expected_quantity", "distance_km", "cost_usd", "reason"]
+LABOR_COLUMNS = ["role_id", "district_id", "partner_id", "position", "hours", "strength"]
 UNMET_COLUMNS = ["need_id", "district_id", "resource", "skill", "needed", "allocated", "shortfall", "reason"]
 
 
-def build_tables(batch: Batch, pairs: pd.DataFrame, amounts: list[int], scenario: Scenario) -> dict:
-    """Every output table for one plan: `amounts[i]` is what pair i of `pairs` carries."""
+def build_tables(batch: Batch, pairs: pd.DataFrame, amounts: list[int], scenario: Scenario,
+                 positions: pd.DataFrame | None = None) -> dict:
+    """Every output table for one plan: `amounts[i]` is what pair i of `pairs` carries; `positions` are the
+    roles held (labor.csv rows)."""
     chosen = pairs.assign(quantity=amounts)
     chosen = chosen[chosen["quantity"] > 0]
     allocations = allocation_table(batch, chosen)
@@ -34,7 +38,9 @@ def build_tables(batch: Batch, pairs: pd.DataFrame, amounts: list[int], scenario
     return {
         "allocations": allocations,
         "unmet": unmet_table(batch, pairs, allocations, needs),
-        "partners_summary": partners_summary(batch, allocations),
+        "labor": (labor := labor_table(batch, positions)),
+        "teams": teams_table(allocations, scenario),
+        "partners_summary": partners_summary(batch, allocations, labor),
         "districts_summary": districts_summary(batch, needs),
     }
 
@@ -53,7 +59,8 @@ def allocation_table(batch: Batch, chosen: pd.DataFrame) -> pd.DataFrame:
             "offer_id": pair.offer_id, "partner_id": pair.partner_id, "need_id": pair.need_id,
             "district_id": pair.district_id, "resource": pair.resource, "skill": skill,
             "quantity": int(pair.quantity), "unit": need["unit"], "share_of_need": round(share, 4),
-            "distance_km": round(float(pair.distance_km), 1),
+            "expected_quantity": round(int(pair.quantity) * round(float(pair.reliability), 3), 3),
+            "distance_km": 0.0 if pair.resource == "money" else round(float(pair.distance_km), 1),
             "cost_usd": round(float(pair.quantity * pair.cost_per_unit), 2),
             "reason": allocation_reason(share, need, districts.loc[pair.district_id], pair.distance_km),
         })
@@ -67,11 +74,46 @@ def allocation_reason(share: float, need: pd.Series, district: pd.Series, distan
             f"(district priority {district['priority']:g}); {where}")
 
 
+TEAM_COLUMNS = ["district_id", "partner_id", "brings", "complements", "pooled"]
+
+
+def teams_table(allocations: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Per district, who works there and what each brings; complementary partners are named.
+
+    A partner complements another when, under scenario.pooling.pairs, one brings one resource of a
+    pair (volunteers, say) and the other the other (an office); `pooled` marks districts with such a pair.
+    """
+    rows = []
+    for district, here in allocations.groupby("district_id", sort=True):
+        brought = here.groupby(["partner_id", "resource"])["quantity"].sum()
+        resources = here.groupby("partner_id")["resource"].agg(set)
+        units = here.groupby("resource")["unit"].first()
+        complements = {p: set() for p in resources.index}
+        for first, second in scenario.pooling.pairs:
+            for a in resources.index:
+                for b in resources.index:
+                    if a != b and first in resources[a] and second in resources[b]:
+                        complements[a].add(b)
+                        complements[b].add(a)
+        pooled = any(complements.values())
+        for partner in sorted(resources.index):
+            brings = "; ".join(f"{resource} {brought[(partner, resource)]} {units[resource]}"
+                               for resource in sorted(resources[partner]))
+            rows.append({"district_id": district, "partner_id": partner, "brings": brings,
+                         "complements": ";".join(sorted(complements[partner])), "pooled": pooled})
+    return pd.DataFrame(rows, columns=TEAM_COLUMNS)
+
+
 def need_progress(batch: Batch, allocations: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Each need with what it got and the coverage it earns, exactly as DESIGN.md defines it."""
-    got = allocations.groupby("need_id")["quantity"].sum()
+    """Each need with what it is credited and the coverage it earns, exactly as DESIGN.md defines it.
+
+    `allocated` is what is sent, or its expected delivery (reliability × quantity) when the scenario
+    plans with reliability.
+    """
+    column = "expected_quantity" if scenario.policy.reliability == "expected" else "quantity"
+    got = allocations.groupby("need_id")[column].sum()
     needs = batch.needs[["need_id", "district_id", "resource", "skill", "quantity", "priority", "floor"]].copy()
-    needs["allocated"] = needs["need_id"].map(got).fillna(0).astype("int64")
+    needs["allocated"] = needs["need_id"].map(got).fillna(0).round(3)
     district_priority = needs["district_id"].map(batch.districts.set_index("district_id")["priority"])
     segments = scenario.coverage.segments
     needs["coverage"] = [p * dp * coverage_value(a / q, segments) for p, dp, a, q in
@@ -92,11 +134,22 @@ def unmet_table(batch: Batch, pairs: pd.DataFrame, allocations: pd.DataFrame,
         candidates = eligible.get(need.need_id, [])
         rows.append({
             "need_id": need.need_id, "district_id": need.district_id, "resource": need.resource,
-            "skill": need.skill, "needed": int(need.quantity), "allocated": int(need.allocated),
-            "shortfall": int(need.quantity - need.allocated),
+            "skill": need.skill, "needed": int(need.quantity), "allocated": _number(need.allocated),
+            "shortfall": _number(round(need.quantity - need.allocated, 3)),
             "reason": unmet_reason(need.need_id, candidates, offers, used_by_offer, takers),
         })
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
+
+
+def _number(value: float) -> int | float:
+    """Whole numbers print without a decimal point; expected amounts keep three decimals."""
+    return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """Integers when every value is whole (nominal plans), else three decimals (expected delivery)."""
+    rounded = values.astype("float64").round(3)
+    return rounded.astype("int64") if (rounded == rounded.round()).all() else rounded
 
 
 def unmet_reason(need_id: str, candidates: list[str], offers: pd.DataFrame, used_by_offer: pd.Series,
@@ -119,7 +172,35 @@ def _spare(offer_id: str, offers: pd.DataFrame, used_by_offer: pd.Series) -> int
     return int(offers.at[offer_id, "quantity"]) - used
 
 
-def partners_summary(batch: Batch, allocations: pd.DataFrame) -> pd.DataFrame:
+def labor_table(batch: Batch, positions: pd.DataFrame | None) -> pd.DataFrame:
+    """labor.csv: one row per position held, and a `vacant` row for each optional role left without a lead."""
+    held = positions if positions is not None else pd.DataFrame(columns=LABOR_COLUMNS)
+    led = set(held.loc[held["position"] == "lead", "role_id"])
+    empty = batch.roles[~batch.roles["role_id"].isin(led)]
+    vacant = pd.DataFrame({"role_id": empty["role_id"], "district_id": empty["district_id"],
+                           "partner_id": pd.Series(None, index=empty.index, dtype=object),
+                           "position": "vacant", "hours": 0.0, "strength": 0.0})
+    table = pd.concat([t for t in (held, vacant) if len(t)] or [held], ignore_index=True)
+    rank = table["position"].map({"lead": 0, "support": 1, "vacant": 2})
+    keys = list(zip(table["role_id"], rank, table["partner_id"].fillna("").astype(str)))
+    order = sorted(range(len(table)), key=keys.__getitem__)
+    return table.iloc[order].reset_index(drop=True)[LABOR_COLUMNS]
+
+
+def workloads(batch: Batch, labor: pd.DataFrame) -> pd.DataFrame:
+    """Per partner: role hours it can give, roles led and supported, hours used and load/capacity."""
+    held = labor[labor["position"].isin(("lead", "support"))]
+    table = batch.partners[["partner_id", "role_hours"]].copy()
+    for position, column in (("lead", "roles_led"), ("support", "roles_supported")):
+        count = held[held["position"] == position].groupby("partner_id").size()
+        table[column] = table["partner_id"].map(count).fillna(0).astype("int64")
+    table["role_hours_used"] = table["partner_id"].map(held.groupby("partner_id")["hours"].sum()).fillna(0.0)
+    capacity = table["role_hours"].where(table["role_hours"] > 0)
+    table["workload"] = table["role_hours_used"] / capacity
+    return table
+
+
+def partners_summary(batch: Batch, allocations: pd.DataFrame, labor: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per partner: offered vs allocated per resource, districts served, and whether it benefits."""
     partners = batch.partners[["partner_id", "name", "kind", "home_district"]].copy()
     offered = batch.offers.pivot_table(index="partner_id", columns="resource", values="quantity", aggfunc="sum")
@@ -138,6 +219,10 @@ def partners_summary(batch: Batch, allocations: pd.DataFrame) -> pd.DataFrame:
                            for p, n in zip(partners["partner_id"], partners["preferred_served"])]
     for column in ("offers", "offers_used"):
         partners[column] = partners[column].fillna(0).astype("int64")
+    work = workloads(batch, labor if labor is not None else pd.DataFrame(columns=LABOR_COLUMNS))
+    for column in ("role_hours", "roles_led", "roles_supported", "role_hours_used", "workload"):
+        partners[column] = work[column].round(4).to_numpy()
+    partners["benefit"] |= (partners["roles_led"] + partners["roles_supported"]) > 0
     return partners
 
 
@@ -151,8 +236,7 @@ def districts_summary(batch: Batch, needs: pd.DataFrame) -> pd.DataFrame:
     for resource in RESOURCES:
         of_kind = needs[needs["resource"] == resource].groupby("district_id")
         for label, column in (("needed", "quantity"), ("allocated", "allocated")):
-            districts[f"{label}_{resource}"] = districts["district_id"].map(of_kind[column].sum()).fillna(0).astype(
-                "int64")
+            districts[f"{label}_{resource}"] = _whole(districts["district_id"].map(of_kind[column].sum()).fillna(0))
     districts["coverage"] = districts["district_id"].map(by_district["coverage"].sum()).fillna(0.0).round(6)
     districts["coverage_possible"] = districts["district_id"].map(
         by_district["coverage_possible"].sum()).fillna(0.0).round(6)
@@ -171,6 +255,28 @@ def objective_terms(batch: Batch, tables: dict, scenario: Scenario) -> dict[str,
                      "contribution": w.coverage * coverage},
         "travel": {"value": travel_km, "unit": "km", "weight": w.travel, "contribution": -w.travel * travel_km},
         "cost": {"value": cost_usd, "unit": "usd", "weight": w.cost, "contribution": -w.cost * cost_usd},
+    } | labor_terms(batch, tables.get("labor"), scenario)
+
+
+def labor_terms(batch: Batch, labor: pd.DataFrame | None, scenario: Scenario) -> dict[str, dict[str, float]]:
+    """Strength fit, workload fairness and roles held, recomputed from labor.csv."""
+    w = scenario.labor
+    labor = labor if labor is not None else pd.DataFrame(columns=LABOR_COLUMNS)
+    is_lead = labor["position"] == "lead"
+    strength = float((labor["strength"] * is_lead.map({True: w.lead_factor, False: 1.0})).sum())
+    work = workloads(batch, labor)
+    ratios = work.loc[work["role_hours"] > 0, "workload"]
+    fairness = 0.0
+    if len(ratios):
+        fairness = float(ratios.max() - (ratios.min() if w.fairness_mode == "spread" else 0.0))
+    holding = int(((work["role_hours"] > 0) & (work["roles_led"] + work["roles_supported"] > 0)).sum())
+    return {
+        "strength_fit": {"value": strength, "unit": "strength points (leads × lead_factor)", "weight": w.strength,
+                         "contribution": w.strength * strength},
+        "workload_fairness": {"value": fairness, "unit": f"load/capacity ({w.fairness_mode})",
+                              "weight": w.fairness, "contribution": -w.fairness * fairness},
+        "role_held": {"value": holding, "unit": "partners with role hours holding a role", "weight": w.role_held,
+                      "contribution": w.role_held * holding},
     }
 
 

@@ -50,22 +50,32 @@ class Result:
     gap: float | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
+    breakdown: dict[str, float] = field(default_factory=dict)  # each term's share of the objective, from the solver
 
     @property
     def allocations(self) -> pd.DataFrame:
-        return self.tables["allocations"]
+        return self._table("allocations")
+
+    @property
+    def labor(self) -> pd.DataFrame:
+        """labor.csv: who leads and who supports each role, with hours and strength; `vacant` optional roles."""
+        return self.tables["labor"]
 
     @property
     def unmet(self) -> pd.DataFrame:
-        return self.tables["unmet"]
+        return self._table("unmet")
 
     @property
     def partners_summary(self) -> pd.DataFrame:
-        return self.tables["partners_summary"]
+        return self._table("partners_summary")
 
     @property
     def districts_summary(self) -> pd.DataFrame:
-        return self.tables["districts_summary"]
+        return self._table("districts_summary")
+
+    def _table(self, name: str) -> pd.DataFrame:
+        self.raise_for_status()
+        return self.tables[name]
 
     @property
     def coverage(self) -> float | None:
@@ -84,6 +94,7 @@ class Result:
             "gap": self.gap,
             "coverage": self.coverage,
             "terms": self.terms,
+            "objective_breakdown": self.breakdown,
             "seed": self.scenario.solver.seed,
             "model": self.model_stats,
             "times_s": {k: round(v, 3) for k, v in self.times.items()},

@@ -22,6 +22,11 @@ class Weights:
     coverage: float = 1.0  # per unit of priority-weighted coverage (a fully met need of priority 1 is 0.75)
     travel: float = 0.001  # per km between a partner's home and the district of each pairing used
     cost: float = 0.0001  # per usd the coalition pays for the resources it allocates
+    pooling: float = 0.5  # per district where complementary resources from different partners meet
+    fairness: float = 1.0  # per unit of spread between the most and least used partners' share of offers used
+    benefit: float = 1.0  # per partner left without benefit, when policy.min_benefit is "soft"
+    dependence: float = 1.0  # per need-share above policy.dependence_cap, when policy.dependence is "soft"
+    resilience: float = 1.0  # per need-share a district would lose beyond its target, when soft
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,44 @@ class Travel:
     km_per_hop: float = 10.0  # distance charged per neighbour step
 
 
+SOFT_OR_HARD = ("off", "soft", "hard")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Coalition rules that can be hard (must hold), soft (weighted) or off."""
+
+    reliability: str = "nominal"  # "expected": plan with reliability × quantity; "nominal": with the quantity
+    min_benefit: str = "off"  # every partner gets a preferred district served (or, with roles, holds a role)
+    dependence: str = "off"  # no need gets more than dependence_cap of its allocation from one partner
+    dependence_cap: float = 1.0
+    resilience: str = "off"  # each district keeps resilience_share of its coverage if any one partner leaves
+    resilience_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Legal:
+    """Campaign-finance limits; the numbers are the batch's to set (defaults: federal 2025–26, FEC).
+
+    caps_usd: money plus in-kind value one partner may give one candidate, by partner kind; a kind
+    not listed has no cap. Federal: individuals $3,500 per election, multicandidate PACs $5,000,
+    corporations (businesses, 501(c)(4)s) and unions may not give. no_candidate_support:
+    kinds that may not give money or in-kind help to any candidate (501(c)(3)s); their members may
+    still volunteer their own time.
+    """
+
+    caps_usd: dict = field(default_factory=lambda: {"individual": 3500.0, "pac": 5000.0, "business": 0.0,
+                                                    "501c4": 0.0, "union": 0.0})
+    no_candidate_support: tuple[str, ...] = ("501c3",)
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """Which resources complement each other when different partners bring them to one district."""
+
+    pairs: tuple[tuple[str, str], ...] = (("volunteers", "office_space"),)
+
+
 @dataclass(frozen=True)
 class Solver:
     """CP-SAT limits; a result within them is reported with its status, bound and gap."""
@@ -49,13 +92,34 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Labor:
+    """The division of labor: how strength, fair workloads and a lead's presence count."""
+
+    strength: float = 0.01  # points per strength point (0-10) of each supporter held; a lead's counts more
+    lead_factor: float = 2.0  # how many times a lead's strength counts against a supporter's
+    supporter_hours_fraction: float = 0.5  # share of the role's hours a supporter spends
+    min_lead_strength: float = 0.0  # no lead below this strength
+    fairness: float = 0.1  # points lost per unit of the workload measure (a load/capacity ratio)
+    fairness_mode: str = "max_ratio"  # max_ratio: the largest load/capacity; spread: largest minus smallest
+    role_held: float = 0.05  # points per partner with role hours that holds at least one role
+    require_lead_presence: bool = False  # a district role's lead lives there or sends resources there
+
+
+FAIRNESS_MODES = ("max_ratio", "spread")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """Everything about a run that is not data."""
 
     weights: Weights = field(default_factory=Weights)
     coverage: Coverage = field(default_factory=Coverage)
     travel: Travel = field(default_factory=Travel)
+    policy: Policy = field(default_factory=Policy)
+    legal: Legal = field(default_factory=Legal)
+    pooling: Pooling = field(default_factory=Pooling)
     solver: Solver = field(default_factory=Solver)
+    labor: Labor = field(default_factory=Labor)
     source: str = "scenario.toml"
 
     @classmethod
@@ -109,7 +173,7 @@ class Scenario:
 
     def _check(self, source: str) -> list[Problem]:
         problems = []
-        for name in ("coverage", "travel", "cost"):
+        for name in (f.name for f in dataclasses.fields(Weights)):
             if getattr(self.weights, name) < 0:
                 problems.append(Problem(source, None, f"weights.{name}", "must not be negative"))
         problems += _check_segments(self.coverage.segments, source)
@@ -119,12 +183,29 @@ class Scenario:
             problems.append(Problem(source, None, "solver.relative_gap", "must be in [0, 1)"))
         if self.solver.workers < 0:
             problems.append(Problem(source, None, "solver.workers", "must be 0 (all cores) or more"))
+        problems += _check_policy(self.policy, source)
+        problems += _check_legal(self.legal, source)
+        problems += _check_pooling(self.pooling, source)
         if self.travel.km_per_hop < 0:
             problems.append(Problem(source, None, "travel.km_per_hop", "must not be negative"))
+        problems += _check_labor(self.labor, source)
         return problems
 
 
-_SECTIONS: dict[str, type] = {"weights": Weights, "coverage": Coverage, "travel": Travel, "solver": Solver}
+_SECTIONS: dict[str, type] = {"weights": Weights, "coverage": Coverage, "travel": Travel, "policy": Policy,
+                              "legal": Legal, "pooling": Pooling, "solver": Solver, "labor": Labor}
+
+
+def _check_labor(labor: Labor, source: str) -> list[Problem]:
+    problems = []
+    for name in ("strength", "lead_factor", "fairness", "role_held", "min_lead_strength"):
+        if getattr(labor, name) < 0:
+            problems.append(Problem(source, None, f"labor.{name}", "must not be negative"))
+    if not 0 <= labor.supporter_hours_fraction <= 1:
+        problems.append(Problem(source, None, "labor.supporter_hours_fraction", "must be in [0, 1]"))
+    if labor.fairness_mode not in FAIRNESS_MODES:
+        problems.append(Problem(source, None, "labor.fairness_mode", f"must be one of: {', '.join(FAIRNESS_MODES)}"))
+    return problems
 
 
 def _unknown(source: str, key: str, valid: list[str]) -> Problem:
@@ -159,6 +240,19 @@ def _convert(value: Any, default: Any) -> Any:
     if isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return float(value) if ok else None
+    if isinstance(default, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  for v in value.values()):
+            return None
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(default, tuple) and default and isinstance(default[0], str):
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else None
+    if isinstance(default, tuple) and default and isinstance(default[0][0], str):
+        try:
+            return tuple((str(a), str(b)) for a, b in value)
+        except (TypeError, ValueError):
+            return None
     if isinstance(default, tuple):
         try:
             return tuple((float(a), float(b)) for a, b in value)
@@ -174,6 +268,12 @@ def _describe(default: Any) -> str:
         return "a whole number"
     if isinstance(default, float):
         return "a number"
+    if isinstance(default, dict):
+        return "a table of numbers"
+    if isinstance(default, tuple) and default and isinstance(default[0], str):
+        return "a list of text"
+    if isinstance(default, tuple) and default and isinstance(default[0][0], str):
+        return "a list of [resource, resource] pairs"
     if isinstance(default, tuple):
         return "a list of [upto, slope] pairs"
     return "text"
@@ -195,6 +295,44 @@ def _check_segments(segments: tuple[tuple[float, float], ...], source: str) -> l
         problems.append(Problem(source, None, key,
                                 "slopes must be non-negative and non-increasing (diminishing returns)"))
     return problems
+
+
+def _check_policy(policy: Policy, source: str) -> list[Problem]:
+    problems = []
+    if policy.reliability not in ("nominal", "expected"):
+        problems.append(Problem(source, None, "policy.reliability", "must be 'nominal' or 'expected'"))
+    for name in ("min_benefit", "dependence", "resilience"):
+        if getattr(policy, name) not in SOFT_OR_HARD:
+            problems.append(Problem(source, None, f"policy.{name}", "must be 'off', 'soft' or 'hard'"))
+    for name in ("dependence_cap", "resilience_share"):
+        if not 0 <= getattr(policy, name) <= 1:
+            problems.append(Problem(source, None, f"policy.{name}", "must be a share from 0 to 1"))
+    return problems
+
+
+def _check_legal(legal: Legal, source: str) -> list[Problem]:
+    from matcher.schema import PARTNER_KINDS
+
+    problems = []
+    for kind, cap in legal.caps_usd.items():
+        if kind not in PARTNER_KINDS:
+            problems.append(_unknown(source, f"legal.caps_usd.{kind}", [f"legal.caps_usd.{k}" for k in PARTNER_KINDS]))
+        elif cap < 0:
+            problems.append(Problem(source, None, f"legal.caps_usd.{kind}", "must not be negative"))
+    for kind in legal.no_candidate_support:
+        if kind not in PARTNER_KINDS:
+            problems.append(Problem(source, None, "legal.no_candidate_support",
+                                    f"'{kind}' is not a partner kind ({', '.join(PARTNER_KINDS)})"))
+    return problems
+
+
+def _check_pooling(pooling: Pooling, source: str) -> list[Problem]:
+    from matcher.schema import RESOURCES
+
+    bad = [r for pair in pooling.pairs for r in pair if r not in RESOURCES]
+    if bad:
+        return [Problem(source, None, "pooling.pairs", f"'{bad[0]}' is not a resource ({', '.join(RESOURCES)})")]
+    return []
 
 
 def _plain(value: Any) -> Any:

@@ -80,6 +80,8 @@ PARTNERS = TableSpec(
                    ge=0.0),
         ColumnSpec("preferred_districts", "list", "Districts it most wants served (;-list).",
                    references="districts"),
+        ColumnSpec("independent", "bool", "Makes independent expenditures: kept apart from every candidate "
+                   "campaign's needs and roles.", default=False),
     ),
     key="partner_id",
 )
@@ -195,6 +197,9 @@ DECISIONS = TableSpec(
         _id("district_id", "District the decision concerns.", references="districts"),
         _id("role_id", "Role the decision concerns.", references="roles"),
         ColumnSpec("quantity", "int", "For an offer lock: exactly this much.", gt=0),
+        ColumnSpec("agreed_by", "text", "Who agreed (carried into the outputs)."),
+        ColumnSpec("agreed_on", "date", "When it was agreed."),
+        ColumnSpec("note", "text", "What was agreed, in words."),
     ),
     required=False,
 )

@@ -8,6 +8,7 @@ from ortools.sat.python import cp_model
 
 from matcher.batch import Batch
 from matcher.candidates import eligible_pairs
+from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
@@ -56,10 +57,11 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     objective = solver.objective_value / OBJECTIVE_SCALE
     bound = solver.best_objective_bound / OBJECTIVE_SCALE
     amounts = [int(solver.value(a)) for a in m.amount]
-    tables = build_tables(batch, pairs, amounts, scenario)
+    tables = build_tables(batch, pairs, amounts, scenario, positions=chosen_positions(m, solver))
     result = Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats,
                     objective=objective, best_bound=bound, gap=relative_gap(objective, bound),
-                    tables=tables, terms=objective_terms(batch, tables, scenario))
+                    tables=tables, terms=objective_terms(batch, tables, scenario),
+                    breakdown={name: solver.value(expr) / OBJECTIVE_SCALE for name, expr in m.terms.items()})
     started = time.perf_counter()
     verify_tables(batch, result.tables, result.manifest()).raise_if_any()
     result.times["verify_s"] = time.perf_counter() - started

@@ -17,6 +17,7 @@ from matcher.batch import Batch, read_batch
 from matcher.errors import InputError, Problem, VerificationError
 
 COVERAGE_TOLERANCE = 1e-6
+AMOUNT_TOLERANCE = 1e-3  # expected amounts are written with three decimals
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ def verify(batch: Batch | str | Path, out: str | Path) -> Report:
     return verify_folder(batch, Path(out))
 
 
+OUTPUT_COLUMNS = {"allocations": ("offer_id", "partner_id", "need_id", "district_id", "resource", "quantity"),
+                  "unmet": ("need_id", "needed", "allocated", "shortfall")}
+MANIFEST_KEYS = ("coverage", "objective", "best_bound", "gap")
+
+
 def verify_folder(batch: Batch, out: Path) -> Report:
     """Read the plan's files and check them; a missing or unreadable file is itself an input error."""
     problems = []
@@ -69,14 +75,29 @@ def verify_folder(batch: Batch, out: Path) -> Report:
         if not path.exists():
             problems.append(Problem(path.name, None, None, f"is missing from {out}"))
             continue
-        tables[name] = pd.read_csv(path, dtype={"offer_id": str, "need_id": str, "partner_id": str,
-                                               "district_id": str, "skill": str}, keep_default_na=False)
+        ids = {"offer_id": str, "need_id": str, "partner_id": str, "district_id": str, "skill": str}
+        tables[name] = pd.read_csv(path, dtype=ids, keep_default_na=False)
+        for column in OUTPUT_COLUMNS[name]:
+            if column not in tables[name].columns:
+                problems.append(Problem(path.name, 1, column, "required column is missing"))
+    labor_path = out / "labor.csv"
+    if labor_path.exists():
+        tables["labor"] = pd.read_csv(labor_path, dtype={"role_id": str, "district_id": str, "partner_id": str,
+                                                         "position": str}, keep_default_na=False)
+    elif len(batch.roles):
+        problems.append(Problem(labor_path.name, None, None, f"is missing from {out}"))
     manifest_path = out / "run.json"
     if not manifest_path.exists():
         problems.append(Problem("run.json", None, None, f"is missing from {out}"))
     if problems:
         raise InputError(problems)
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError([Problem("run.json", None, None, f"is not valid JSON: {exc}")]) from None
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest.get(key), (int, float))]
+    if missing:
+        raise InputError([Problem("run.json", None, key, "must be a number") for key in missing])
     return verify_tables(batch, tables, manifest)
 
 
@@ -89,9 +110,14 @@ def verify_tables(batch: Batch, tables: dict[str, pd.DataFrame], manifest: dict)
     partners = {r.partner_id: r for r in batch.partners.itertuples(index=False)}
     districts = {r.district_id: r for r in batch.districts.itertuples(index=False)}
     neighbours = _neighbours(batch.districts)
+    expected = manifest["scenario"]["policy"]["reliability"] == "expected"
+
+    def credit_factor(partner) -> float:
+        """A need is credited the show rate (reliability to three decimals) when planning expected delivery."""
+        return round(float(partner.reliability), 3) if expected else 1.0
 
     given = defaultdict(int)
-    received = defaultdict(int)
+    received = defaultdict(float)
     needs_of_offer = defaultdict(list)
     seen = set()
     for row, a in enumerate(allocations.itertuples(index=False), start=2):
@@ -107,9 +133,9 @@ def verify_tables(batch: Batch, tables: dict[str, pd.DataFrame], manifest: dict)
         seen.add((a.offer_id, a.need_id))
         if (a.partner_id, a.district_id, a.resource) != (offer.partner_id, need.district_id, offer.resource):
             fail("Known ids", "partner, district or resource does not match the offer and need")
-        quantity = a.quantity
-        if not float(quantity).is_integer() or quantity <= 0:
-            fail("Whole units", f"quantity {quantity} is not a positive whole number")
+        quantity = pd.to_numeric(a.quantity, errors="coerce")
+        if pd.isna(quantity) or not float(quantity).is_integer() or quantity <= 0:
+            fail("Whole units", f"quantity '{a.quantity}' is not a positive whole number")
             continue
         quantity = int(quantity)
         why_not = _ineligible(offer, need, partners[offer.partner_id], districts, neighbours)
@@ -122,7 +148,7 @@ def verify_tables(batch: Batch, tables: dict[str, pd.DataFrame], manifest: dict)
             fail("Whole offers", f"indivisible {a.offer_id} must credit {min(offer.quantity, need.quantity)}, "
                                  f"not {quantity}")
         given[a.offer_id] += quantity
-        received[a.need_id] += quantity
+        received[a.need_id] += quantity * credit_factor(partners[offer.partner_id])
         needs_of_offer[a.offer_id].append(a.need_id)
 
     for offer_id, total in given.items():
@@ -135,15 +161,18 @@ def verify_tables(batch: Batch, tables: dict[str, pd.DataFrame], manifest: dict)
                                    f"indivisible {offer_id} goes to {len(needs_of_offer[offer_id])} needs"))
     for need in needs.values():
         got = received.get(need.need_id, 0)
-        if got > need.quantity:
+        if got > need.quantity + AMOUNT_TOLERANCE:
             found.append(Violation("Need quantity", "allocations.csv", None,
-                                   f"{need.need_id} gets {got}, more than the {need.quantity} it needs"))
-        if got < need.floor:
+                                   f"{need.need_id} gets {got:g}, more than the {need.quantity} it needs"))
+        if got < need.floor - AMOUNT_TOLERANCE:
             found.append(Violation("Hard floor", "allocations.csv", None,
-                                   f"{need.need_id} gets {got}, below its floor of {need.floor}"))
+                                   f"{need.need_id} gets {got:g}, below its floor of {need.floor}"))
     found += _check_unmet(tables["unmet"], needs, received)
     found += _check_manifest(manifest, batch, needs, received)
-    return Report(found, CHECKS)
+    found += verify_coalition_rules(batch, allocations, manifest["scenario"])
+    if "labor" in tables or len(batch.roles):
+        found += verify_labor(batch, tables.get("labor"), allocations, manifest["scenario"]["labor"])
+    return Report(found, CHECKS + COALITION_CHECKS + LABOR_CHECKS)
 
 
 def _ineligible(offer, need, partner, districts, neighbours) -> str:
@@ -190,14 +219,18 @@ def _check_unmet(unmet: pd.DataFrame, needs: dict, received: dict) -> list[Viola
     found = []
     listed = {}
     for row, u in enumerate(unmet.itertuples(index=False), start=2):
+        if u.need_id in listed:
+            found.append(Violation("Unmet table", "unmet.csv", row, f"{u.need_id} is listed twice"))
         listed[u.need_id] = u
         need = needs.get(u.need_id)
         got = received.get(u.need_id, 0)
-        if need is None or (u.needed, u.allocated, u.shortfall) != (need.quantity, got, need.quantity - got):
+        consistent = need is not None and u.needed == need.quantity and abs(u.allocated - got) <= AMOUNT_TOLERANCE \
+            and abs(u.shortfall - (need.quantity - got)) <= AMOUNT_TOLERANCE
+        if not consistent:
             found.append(Violation("Unmet table", "unmet.csv", row,
                                    f"{u.need_id}: needed/allocated/shortfall do not match the allocations"))
     for need in needs.values():
-        if received.get(need.need_id, 0) < need.quantity and need.need_id not in listed:
+        if received.get(need.need_id, 0) < need.quantity - AMOUNT_TOLERANCE and need.need_id not in listed:
             found.append(Violation("Unmet table", "unmet.csv", None, f"{need.need_id} is short but not listed"))
     return found
 
@@ -226,4 +259,264 @@ def _check_manifest(manifest: dict, batch: Batch, needs: dict, received: dict) -
     if abs(expected_gap - gap) > 1e-9:
         found.append(Violation("Reported status", "run.json", None,
                                f"gap {gap} does not follow from objective {objective} and bound {bound}"))
+    return found
+
+
+LABOR_CHECKS = ("Labor rows", "Role eligible", "Lead strength", "Role lead", "Role supporters",
+                "One position per role", "Role hours", "Max roles", "Role conflicts", "Lead presence",
+                "Role decisions")
+HOURS_PER_UNIT = 100  # role hours are planned in whole 1/100 hours, each position rounded on its own
+LABOR_HOURS_TOLERANCE = 0.5 / HOURS_PER_UNIT + 1e-9
+
+
+def verify_labor(batch: Batch, labor: pd.DataFrame | None, allocations: pd.DataFrame,
+                 settings: dict) -> list[Violation]:
+    """Every labor rule, recomputed from labor.csv, the batch and the labor settings recorded in run.json."""
+    found: list[Violation] = []
+    if labor is None:
+        return [Violation("Labor rows", "labor.csv", None, "the batch has roles but the plan has no labor table")]
+    roles = {r.role_id: r for r in batch.roles.itertuples(index=False)}
+    partners = {r.partner_id: r for r in batch.partners.itertuples(index=False)}
+    skill_strength, role_rating = {}, {}
+    for c in batch.capabilities.itertuples(index=False):
+        if not _blank(c.role_id):
+            role_rating[(c.partner_id, c.role_id)] = c
+        elif not _blank(c.skill):
+            skill_strength[(c.partner_id, c.skill)] = c.strength
+    fraction = settings["supporter_hours_fraction"]
+    leads, supporters, vacant = defaultdict(list), defaultdict(list), set()
+    hours_of, roles_of = defaultdict(int), defaultdict(int)
+    seen = set()
+    for row, x in enumerate(labor.itertuples(index=False), start=2):
+        def fail(rule: str, message: str) -> None:
+            found.append(Violation(rule, "labor.csv", row, message))
+
+        role = roles.get(x.role_id)
+        if role is None or x.position not in ("lead", "support", "vacant"):
+            fail("Labor rows", f"role '{x.role_id}' or position '{x.position}' is not known")
+            continue
+        if _text(x.district_id) != _text(role.district_id):
+            fail("Labor rows", f"district '{_text(x.district_id)}' is not the district of {x.role_id}")
+        if x.position == "vacant":
+            vacant.add(x.role_id)
+            if not _blank(x.partner_id):
+                fail("Labor rows", f"a vacant row of {x.role_id} names partner {x.partner_id}")
+            continue
+        partner = partners.get(x.partner_id)
+        if partner is None:
+            fail("Labor rows", f"partner '{x.partner_id}' is not in the batch")
+            continue
+        if (x.role_id, x.partner_id) in seen:
+            fail("One position per role", f"{x.partner_id} holds {x.role_id} twice (lead and support at most once)")
+        seen.add((x.role_id, x.partner_id))
+        rated = role_rating.get((x.partner_id, x.role_id))
+        strength = rated.strength if rated is not None else skill_strength.get((x.partner_id, role.skill), 0.0)
+        base_hours = rated.hours if rated is not None and not pd.isna(rated.hours) else role.hours
+        hours = base_hours if x.position == "lead" else base_hours * fraction
+        if abs(x.strength - strength) > 1e-9:
+            fail("Labor rows", f"strength {x.strength} of {x.partner_id} for {x.role_id} should be {strength}")
+        if abs(x.hours - hours) > LABOR_HOURS_TOLERANCE:
+            fail("Labor rows", f"hours {x.hours} of {x.partner_id} for {x.role_id} should be {hours:g}")
+        if strength <= 0:
+            fail("Role eligible", f"{x.partner_id} has no strength for {x.role_id} (skill {role.skill})")
+        if x.position == "lead" and strength < settings["min_lead_strength"]:
+            fail("Lead strength", f"lead {x.partner_id} of {x.role_id} has strength {strength:g}, below the "
+                                  f"minimum {settings['min_lead_strength']:g}")
+        (leads if x.position == "lead" else supporters)[x.role_id].append(x.partner_id)
+        hours_of[x.partner_id] += round(hours * HOURS_PER_UNIT)
+        roles_of[x.partner_id] += 1
+
+    for role in roles.values():
+        count = len(leads[role.role_id])
+        if (role.required and count != 1) or count > 1:
+            found.append(Violation("Role lead", "labor.csv", None, f"{role.role_id} has {count} leads; it needs "
+                                   + ("exactly one" if role.required else "at most one")))
+        if count == 0 and not role.required and role.role_id not in vacant:
+            found.append(Violation("Labor rows", "labor.csv", None, f"optional {role.role_id} is empty but not "
+                                   "reported vacant"))
+        if count and role.role_id in vacant:
+            found.append(Violation("Labor rows", "labor.csv", None, f"{role.role_id} has a lead and a vacant row"))
+        taken = len(supporters[role.role_id])
+        if taken > role.supporters or (taken and not count):
+            found.append(Violation("Role supporters", "labor.csv", None,
+                                   f"{role.role_id} has {taken} supporters and {count} leads; it takes at most "
+                                   f"{role.supporters}, and none without a lead"))
+    for partner_id, hours in hours_of.items():
+        partner = partners[partner_id]
+        if hours > round(partner.role_hours * HOURS_PER_UNIT):
+            found.append(Violation("Role hours", "labor.csv", None, f"{partner_id} spends {hours / HOURS_PER_UNIT:g} "
+                                   f"hours on roles, more than its role_hours {partner.role_hours:g}"))
+        if not pd.isna(partner.max_roles) and roles_of[partner_id] > partner.max_roles:
+            found.append(Violation("Max roles", "labor.csv", None, f"{partner_id} holds {roles_of[partner_id]} "
+                                   f"roles, more than its max_roles {partner.max_roles}"))
+    found += _check_role_teams(batch, leads, supporters)
+    if settings["require_lead_presence"]:
+        found += _check_lead_presence(roles, partners, leads, allocations)
+    return found
+
+
+def _check_role_teams(batch: Batch, leads: dict, supporters: dict) -> list[Violation]:
+    """Role-scope conflicts kept off the same team; role locks and forbids respected."""
+    found = []
+    apart = [(c.partner_a, c.partner_b) for c in batch.conflicts.itertuples(index=False)
+             if c.scope in ("role", "coalition")]
+    for role_id in set(leads) | set(supporters):
+        team = set(leads[role_id]) | set(supporters[role_id])
+        for a, b in apart:
+            if a != b and a in team and b in team:
+                found.append(Violation("Role conflicts", "labor.csv", None,
+                                       f"{a} and {b} are in conflict but both serve on {role_id}"))
+    for d in batch.decisions.itertuples(index=False):
+        if _blank(d.partner_id) or _blank(d.role_id):
+            continue
+        team = set(leads.get(d.role_id, [])) | set(supporters.get(d.role_id, []))
+        if d.action == "lock" and d.partner_id not in leads.get(d.role_id, []):
+            found.append(Violation("Role decisions", "labor.csv", None,
+                                   f"{d.partner_id} is locked to lead {d.role_id} but does not"))
+        if d.action == "forbid" and d.partner_id in team:
+            found.append(Violation("Role decisions", "labor.csv", None,
+                                   f"{d.partner_id} is forbidden from {d.role_id} but serves on it"))
+    return found
+
+
+def _check_lead_presence(roles: dict, partners: dict, leads: dict, allocations: pd.DataFrame) -> list[Violation]:
+    """A district role's lead lives in the district or sends it something."""
+    present = {(p, d) for p, d, q in zip(allocations["partner_id"], allocations["district_id"],
+                                         allocations["quantity"]) if q > 0}
+    found = []
+    for role_id, partner_ids in leads.items():
+        district = _text(roles[role_id].district_id)
+        for partner_id in partner_ids:
+            home = _text(partners[partner_id].home_district)
+            if district and district != home and (partner_id, district) not in present:
+                found.append(Violation("Lead presence", "labor.csv", None,
+                                       f"lead {partner_id} of {role_id} neither lives in {district} "
+                                       "nor sends anything there"))
+    return found
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value == ""
+
+
+def _text(value) -> str:
+    return "" if _blank(value) else str(value)
+
+
+COALITION_CHECKS = ("Negotiated forbid", "Negotiated lock", "Agree to disagree", "Partner district limit",
+                    "Legal contribution cap", "Legal eligibility", "Independent firewall", "Every member benefits",
+                    "Dependence cap", "N-1 resilience")
+SHARE_TOLERANCE = 1e-4  # the model holds shares to 1/1,000,000 of a need
+
+
+def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: dict) -> list[Violation]:
+    """Decisions, conflicts, district limits and campaign-finance rules, recomputed from the allocations."""
+    found: list[Violation] = []
+    offers = batch.offers.set_index("offer_id")
+    partners = batch.partners.set_index("partner_id")
+    candidate_of = dict(zip(batch.districts["district_id"], batch.districts["candidate"]))
+    rows = list(allocations.itertuples(index=False))
+    keys = ("offer_id", "need_id", "partner_id", "district_id")
+
+    def matches(decision, a) -> bool:
+        named = [(k, getattr(decision, k)) for k in keys if not _blank(getattr(decision, k))]
+        return bool(named) and all(getattr(a, k) == v for k, v in named)
+
+    for d in batch.decisions.itertuples(index=False):
+        if not _blank(d.role_id):
+            continue
+        hits = [(row, a) for row, a in enumerate(rows, start=2) if matches(d, a)]
+        if d.action == "forbid":
+            found += [Violation("Negotiated forbid", "allocations.csv", row, f"pairs {a.offer_id} → {a.need_id}, "
+                                f"which decisions.csv row {d.csv_row} forbids") for row, a in hits]
+        elif not hits:
+            found.append(Violation("Negotiated lock", "allocations.csv", None,
+                                   f"decisions.csv row {d.csv_row} locks a pairing the plan does not make"))
+        elif not _blank(d.quantity) and sum(a.quantity for _, a in hits) != d.quantity:
+            found.append(Violation("Negotiated lock", "allocations.csv", hits[0][0],
+                                   f"decisions.csv row {d.csv_row} locks {d.quantity}, the plan sends "
+                                   f"{sum(a.quantity for _, a in hits)}"))
+
+    districts_of = defaultdict(set)
+    for a in rows:
+        districts_of[a.partner_id].add(a.district_id)
+    for c in batch.conflicts.itertuples(index=False):
+        shared = districts_of[c.partner_a] & districts_of[c.partner_b]
+        if c.scope in ("district", "coalition") and shared:
+            found.append(Violation("Agree to disagree", "allocations.csv", None,
+                                   f"{c.partner_a} and {c.partner_b} both work in {', '.join(sorted(shared))}"))
+    for partner, served in districts_of.items():
+        limit = partners.at[partner, "max_districts"]
+        if not _blank(limit) and len(served) > limit:
+            found.append(Violation("Partner district limit", "allocations.csv", None,
+                                   f"{partner} works in {len(served)} districts, more than its {limit}"))
+
+    caps, barred = scenario["legal"]["caps_usd"], set(scenario["legal"]["no_candidate_support"])
+    given = defaultdict(float)
+    for row, a in enumerate(rows, start=2):
+        candidate = candidate_of.get(a.district_id)
+        if _blank(candidate):
+            continue
+        offer, partner = offers.loc[a.offer_id], partners.loc[a.partner_id]
+        value = 1.0 if a.resource == "money" else float(offer["inkind_value_per_unit"])
+        if partner["independent"]:
+            found.append(Violation("Independent firewall", "allocations.csv", row,
+                                   f"{a.partner_id} makes independent expenditures but serves {candidate}"))
+        if partner["kind"] in barred and not (a.resource == "volunteers" and value == 0):
+            found.append(Violation("Legal eligibility", "allocations.csv", row,
+                                   f"{a.partner_id} ({partner['kind']}) may not give {a.resource} to {candidate}"))
+        given[(a.partner_id, candidate)] += value * a.quantity
+    for (partner, candidate), total in given.items():
+        cap = caps.get(partners.at[partner, "kind"])
+        if cap is not None and total > cap + 1e-6:
+            found.append(Violation("Legal contribution cap", "allocations.csv", None,
+                                   f"{partner} gives {candidate} ${total:,.2f}, over the ${cap:,.2f} cap"))
+    if scenario["policy"]["min_benefit"] == "hard":
+        found += _check_benefit(batch, districts_of)
+    if scenario["policy"]["dependence"] == "hard":
+        found += _check_dependence(batch, rows, scenario["policy"]["dependence_cap"])
+    if scenario["policy"]["resilience"] == "hard":
+        found += _check_resilience(batch, rows, scenario["policy"]["resilience_share"])
+    return found
+
+
+def _check_dependence(batch: Batch, rows: list, cap: float) -> list[Violation]:
+    """No need gets more than `cap` of what it is sent from one partner."""
+    total, from_partner = defaultdict(int), defaultdict(int)
+    for a in rows:
+        total[a.need_id] += a.quantity
+        from_partner[(a.need_id, a.partner_id)] += a.quantity
+    quantity = dict(zip(batch.needs["need_id"], batch.needs["quantity"]))
+    return [Violation("Dependence cap", "allocations.csv", None,
+                      f"{need} gets {sent} of its {total[need]} from {partner}, over the {cap:.0%} cap")
+            for (need, partner), sent in from_partner.items()
+            if (sent - cap * total[need]) / quantity[need] > SHARE_TOLERANCE]
+
+
+def _check_resilience(batch: Batch, rows: list, share: float) -> list[Violation]:
+    """If any one partner left a district, the district keeps `share` of its need-shares covered."""
+    quantity = dict(zip(batch.needs["need_id"], batch.needs["quantity"]))
+    covered, lost = defaultdict(float), defaultdict(float)
+    for a in rows:
+        covered[a.district_id] += a.quantity / quantity[a.need_id]
+        lost[(a.district_id, a.partner_id)] += a.quantity / quantity[a.need_id]
+    return [Violation("N-1 resilience", "allocations.csv", None,
+                      f"{district} would keep {1 - loss / covered[district]:.0%} of its coverage without {partner}, "
+                      f"under the {share:.0%} target")
+            for (district, partner), loss in lost.items()
+            if loss - (1 - share) * covered[district] > SHARE_TOLERANCE * len(quantity)]
+
+
+def _check_benefit(batch: Batch, districts_of: dict) -> list[Violation]:
+    """Under a hard min_benefit, a partner that serves nothing it prefers must have had no way to."""
+    from matcher.candidates import eligible_pairs
+
+    reachable = eligible_pairs(batch).groupby("partner_id")["district_id"].agg(set)
+    found = []
+    for partner, preferred in zip(batch.partners["partner_id"], batch.partners["preferred_districts"]):
+        could = set(preferred) & reachable.get(partner, set())
+        if could and not set(preferred) & districts_of[partner]:
+            found.append(Violation("Every member benefits", "allocations.csv", None,
+                                   f"{partner} serves none of its preferred districts, though it could serve "
+                                   f"{', '.join(sorted(could))}"))
     return found
