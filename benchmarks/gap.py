@@ -172,6 +172,7 @@ def check(instance: Instance, assignment: np.ndarray | None) -> tuple[float | No
 
 def outcome(instance: Instance, solver: str, value: float | None, bound: float | None, seconds: float,
             status: str, feasible: bool, threads: int) -> Outcome:
+    value, bound = (None if v is None else float(v) for v in (value, bound))
     gap = None if value is None else abs(value - instance.known) / instance.known
     return Outcome(instance.name, instance.sense, solver, instance.known, value, bound, gap, round(seconds, 3),
                    status, feasible, threads)

@@ -22,7 +22,8 @@ from matcher.terms import coverage_value
 OUTPUT_FILES = ("allocations.csv", "labor.csv", "teams.csv", "unmet.csv", "partners_summary.csv",
                 "districts_summary.csv", "run.json")
 ALLOCATION_COLUMNS = ["offer_id", "partner_id", "need_id", "district_id", "resource", "skill", "quantity", "unit",
-                      "share_of_need", "expected_quantity", "distance_km", "cost_usd", "reason"]
+                      "share_of_need", "expected_quantity", "distance_km", "cost_usd", "reason", "decision",
+                      "agreed_by", "agreed_on", "note"]
 LABOR_COLUMNS = ["role_id", "district_id", "partner_id", "position", "hours", "strength"]
 UNMET_COLUMNS = ["need_id", "district_id", "resource", "skill", "needed", "allocated", "shortfall", "reason"]
 
@@ -60,11 +61,28 @@ def allocation_table(batch: Batch, chosen: pd.DataFrame) -> pd.DataFrame:
             "district_id": pair.district_id, "resource": pair.resource, "skill": skill,
             "quantity": int(pair.quantity), "unit": need["unit"], "share_of_need": round(share, 4),
             "expected_quantity": round(int(pair.quantity) * round(float(pair.reliability), 3), 3),
-            "distance_km": 0.0 if pair.resource == "money" else round(float(pair.distance_km), 1),
+            "distance_km": round(float(pair.distance_km), 1),
             "cost_usd": round(float(pair.quantity * pair.cost_per_unit), 2),
             "reason": allocation_reason(share, need, districts.loc[pair.district_id], pair.distance_km),
         })
-    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS)
+    return with_decisions(pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), batch.decisions)
+
+
+def with_decisions(allocations: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Rows fixed by a lock carry it: which decisions.csv row, who agreed, when, and the note."""
+    keys = ("offer_id", "need_id", "partner_id", "district_id")
+    for column in ("decision", "agreed_by", "agreed_on", "note"):
+        allocations[column] = allocations[column].astype(object)
+    for d in decisions[(decisions["action"] == "lock") & decisions["role_id"].isna()].itertuples(index=False):
+        match = pd.Series(True, index=allocations.index)
+        for key in keys:
+            if not pd.isna(getattr(d, key)):
+                match &= allocations[key] == getattr(d, key)
+        allocations.loc[match, "decision"] = f"lock (decisions.csv row {d.csv_row})"
+        allocations.loc[match, "agreed_by"] = d.agreed_by
+        allocations.loc[match, "agreed_on"] = None if pd.isna(d.agreed_on) else d.agreed_on.date().isoformat()
+        allocations.loc[match, "note"] = d.note
+    return allocations
 
 
 def allocation_reason(share: float, need: pd.Series, district: pd.Series, distance_km: float) -> str:
@@ -247,7 +265,7 @@ def objective_terms(batch: Batch, tables: dict, scenario: Scenario) -> dict[str,
     """Each term's raw value (in its own unit), weight and weighted contribution, from the tables."""
     allocations = tables["allocations"]
     coverage = float(need_progress(batch, allocations, scenario)["coverage"].sum())
-    travel_km = float(allocations["distance_km"].sum())
+    travel_km = float(allocations.loc[allocations["resource"] != "money", "distance_km"].sum())  # money does not travel
     cost_usd = float(allocations["cost_usd"].sum())
     w = scenario.weights
     return {

@@ -51,6 +51,7 @@ class Result:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
     breakdown: dict[str, float] = field(default_factory=dict)  # each term's share of the objective, from the solver
+    stages: list[dict] = field(default_factory=list)  # lexicographic stages: term, status, value, bound
 
     @property
     def allocations(self) -> pd.DataFrame:
@@ -95,6 +96,7 @@ class Result:
             "coverage": self.coverage,
             "terms": self.terms,
             "objective_breakdown": self.breakdown,
+            "lexicographic_stages": self.stages,
             "seed": self.scenario.solver.seed,
             "model": self.model_stats,
             "times_s": {k: round(v, 3) for k, v in self.times.items()},

@@ -89,6 +89,15 @@ class Solver:
     relative_gap: float = 0.0  # stop once (bound - objective) / objective is at most this
     workers: int = 0  # CP-SAT search workers; 0 uses every core
     seed: int = 0
+    mode: str = "weighted"  # "weighted": one weighted sum; "lexicographic": terms in [lexicographic] order
+
+
+@dataclass(frozen=True)
+class Lexicographic:
+    """Ranked terms: solve for the first, hold it within `tolerance` of its best, then the next."""
+
+    order: tuple[str, ...] = ("coverage", "travel", "cost")  # term keys, as in run.json's terms
+    tolerance: float = 0.0  # share of each stage's best value that later stages may give up
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,7 @@ class Scenario:
     pooling: Pooling = field(default_factory=Pooling)
     solver: Solver = field(default_factory=Solver)
     labor: Labor = field(default_factory=Labor)
+    lexicographic: Lexicographic = field(default_factory=Lexicographic)
     source: str = "scenario.toml"
 
     @classmethod
@@ -181,6 +191,10 @@ class Scenario:
             problems.append(Problem(source, None, "solver.time_limit_s", "must be more than 0"))
         if not 0 <= self.solver.relative_gap < 1:
             problems.append(Problem(source, None, "solver.relative_gap", "must be in [0, 1)"))
+        if self.solver.mode not in ("weighted", "lexicographic"):
+            problems.append(Problem(source, None, "solver.mode", "must be 'weighted' or 'lexicographic'"))
+        if not 0 <= self.lexicographic.tolerance < 1:
+            problems.append(Problem(source, None, "lexicographic.tolerance", "must be in [0, 1)"))
         if self.solver.workers < 0:
             problems.append(Problem(source, None, "solver.workers", "must be 0 (all cores) or more"))
         problems += _check_policy(self.policy, source)
@@ -193,7 +207,8 @@ class Scenario:
 
 
 _SECTIONS: dict[str, type] = {"weights": Weights, "coverage": Coverage, "travel": Travel, "policy": Policy,
-                              "legal": Legal, "pooling": Pooling, "solver": Solver, "labor": Labor}
+                              "legal": Legal, "pooling": Pooling, "solver": Solver,
+                              "lexicographic": Lexicographic, "labor": Labor}
 
 
 def _check_labor(labor: Labor, source: str) -> list[Problem]:
