@@ -132,19 +132,18 @@ def strengths(instance: Instance) -> tuple[np.ndarray, int]:
 
 
 def write_batch(instance: Instance, folder: Path, time_limit_s: float, workers: int) -> Path:
-    """The instance as a matcher batch: one district, no offers or needs, agents as partners, jobs as roles."""
+    """The instance as a matcher batch: one district, no offers or needs, agents as partners, jobs as roles.
+
+    The allocation side is empty, so its weights are 0 and the objective is the strength fit alone.
+    """
     values, divisor = strengths(instance)
     agents = [f"A{i + 1:02d}" for i in range(instance.agents)]
     jobs = [f"J{j + 1:03d}" for j in range(instance.jobs)]
     tables = {
-        "districts": pd.DataFrame({"district_id": ["D1"], "name": ["GAP"], "lat": [0.0], "lon": [0.0]}),
+        "districts": pd.DataFrame({"district_id": ["D1"], "name": ["GAP"]}),
         "partners": pd.DataFrame({"partner_id": agents, "home_district": "D1", "role_hours": instance.capacity}),
-        # One token offer and need, weighted 0: the reader rejects offers.csv and needs.csv without rows, and
-        # the candidate builder a batch without a `radius` offer (both reported on the issue).
-        "offers": pd.DataFrame({"offer_id": ["O1"], "partner_id": [agents[0]], "resource": ["volunteers"],
-                                "quantity": [1], "reach": ["radius"], "radius_km": [1.0]}),
-        "needs": pd.DataFrame({"need_id": ["N1"], "district_id": ["D1"], "resource": ["volunteers"],
-                               "quantity": [1]}),
+        "offers": pd.DataFrame(columns=["offer_id", "partner_id", "resource", "quantity"]),
+        "needs": pd.DataFrame(columns=["need_id", "district_id", "resource", "quantity"]),
         "roles": pd.DataFrame({"role_id": jobs, "skill": "gap", "hours": 0, "required": "true", "supporters": 0}),
         "capabilities": pd.DataFrame({
             "partner_id": np.repeat(agents, instance.jobs), "role_id": np.tile(jobs, instance.agents),

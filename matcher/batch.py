@@ -78,10 +78,12 @@ def read_batch(folder: str | Path, scenario: Scenario | None = None) -> Batch:
             problems.extend(exc.problems)
     if scenario_path.exists():
         hashes["scenario.toml"] = hashlib.sha256(scenario_path.read_bytes()).hexdigest()
-    broken = {p.file for p in problems}
-    problems.extend(check_references(tables, skip=broken))
-    if not problems:
-        problems.extend(check_rows(tables))
+    broken = {TABLES[name].file for name, table in tables.items() if table.attrs.get("unreadable")}
+    references = check_references(tables, skip=broken)
+    problems.extend(references)
+    if not broken and not references:
+        bad_rows = {(p.file, p.row) for p in problems}
+        problems.extend(check_rows(tables, skip=bad_rows))
     if problems:
         raise InputError(problems)
     apply_resource_defaults(tables)
@@ -106,20 +108,20 @@ def parse_table(spec: TableSpec, raw: bytes, problems: list[Problem]) -> pd.Data
         line = raw[: exc.start].count(b"\n") + 1
         problems.append(Problem(spec.file, line, None,
                                 "is not UTF-8 text; save it from your spreadsheet as 'CSV UTF-8'"))
-        return _empty_table(spec)
+        return _empty_table(spec, unreadable=True)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows or not any(cell.strip() for cell in rows[0]):
         problems.append(Problem(spec.file, 1, None, "has no header row"))
-        return _empty_table(spec)
+        return _empty_table(spec, unreadable=True)
     header = [h.strip() for h in rows[0]]
     body = [r for r in rows[1:]]
     frame = _frame(spec, header, body, problems)
     if frame is None:
-        return _empty_table(spec)
+        return _empty_table(spec, unreadable=True)
     before = len(problems)
     typed = _parse_cells(spec, frame, problems)
-    if len(problems) == before:
-        _pandera_problems(spec, typed, problems)
+    unparsed = {(p.row, p.column) for p in problems[before:]}
+    _pandera_problems(spec, typed, problems, skip=unparsed)
     return typed
 
 
@@ -222,24 +224,32 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
 _CHECK_MESSAGES = {"field_uniqueness": "is a duplicate id", "not_nullable": "is required but empty"}
 
 
-def _pandera_problems(spec: TableSpec, typed: pd.DataFrame, problems: list[Problem]) -> None:
+def _pandera_problems(spec: TableSpec, typed: pd.DataFrame, problems: list[Problem],
+                      skip: set[tuple[int | None, str | None]]) -> None:
+    """Range, choice and uniqueness problems, except at cells that already failed to parse."""
     schema = pandera_schema(spec)
     try:
         schema.validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             row = None if pd.isna(case.index) else int(typed.loc[case.index, ROW])
+            column = None if pd.isna(case.column) else str(case.column)
+            if (row, column) in skip:
+                continue
             message = _CHECK_MESSAGES.get(str(case.check), str(case.check))
-            value = case.failure_case
+            value = case.failure_case.item() if hasattr(case.failure_case, "item") else case.failure_case
             if message.startswith("must") and not pd.isna(value):
                 message = f"{message}, not {value!r}"
-            problems.append(Problem(spec.file, row, None if pd.isna(case.column) else str(case.column), message))
+            problems.append(Problem(spec.file, row, column, message))
 
 
-def _empty_table(spec: TableSpec) -> pd.DataFrame:
+def _empty_table(spec: TableSpec, unreadable: bool = False) -> pd.DataFrame:
+    """A table with no rows; `unreadable` marks a file that could not be read at all."""
     problems: list[Problem] = []
-    return _parse_cells(spec, pd.DataFrame({ROW: pd.Series([], dtype="int64")} | {
+    table = _parse_cells(spec, pd.DataFrame({ROW: pd.Series([], dtype="int64")} | {
         c.name: pd.Series([], dtype=object) for c in spec.columns}), problems)
+    table.attrs["unreadable"] = unreadable
+    return table
 
 
 def check_references(tables: dict[str, pd.DataFrame], skip: set[str] = frozenset()) -> list[Problem]:
@@ -263,20 +273,26 @@ def check_references(tables: dict[str, pd.DataFrame], skip: set[str] = frozenset
     return problems
 
 
-def check_rows(tables: dict[str, pd.DataFrame]) -> list[Problem]:
-    """Rules that read several columns or tables: units, windows, floors, reach settings."""
+def check_rows(tables: dict[str, pd.DataFrame], skip: set[tuple[str, int]] = frozenset()) -> list[Problem]:
+    """Rules that read several columns or tables: units, windows, floors, reach settings.
+
+    Rows in `skip` (file, row) already have a problem in a cell these rules would read; they are passed over.
+    """
     problems: list[Problem] = []
     partners = tables["partners"].set_index("partner_id")
     districts = tables["districts"].set_index("district_id")
+
+    def rows(name: str) -> pd.DataFrame:
+        return _without_rows(tables[name], TABLES[name].file, skip)
+
     for name in ("offers", "needs"):
-        frame = tables[name]
+        frame = rows(name)
         file = TABLES[name].file
         for row, resource, unit in zip(frame[ROW], frame["resource"], frame["unit"]):
-            if not pd.isna(unit) and unit.lower() != CANONICAL_UNITS[resource]:
+            if not pd.isna(unit) and resource in CANONICAL_UNITS and unit.lower() != CANONICAL_UNITS[resource]:
                 problems.append(Problem(file, int(row), "unit", f"'{unit}' is not the unit of {resource}; "
                                         f"use {CANONICAL_UNITS[resource]}"))
-    offers = tables["offers"]
-    for r in offers.itertuples(index=False):
+    for r in rows("offers").itertuples(index=False):
         row = int(getattr(r, ROW))
         if _reversed(r.available_from, r.available_to):
             problems.append(Problem("offers.csv", row, "available_to", "is before available_from"))
@@ -292,15 +308,14 @@ def check_rows(tables: dict[str, pd.DataFrame]) -> list[Problem]:
                                         f"{home} in districts.csv"))
         if r.reach == "listed" and not r.districts:
             problems.append(Problem("offers.csv", row, "districts", "is required when reach is 'listed'"))
-    needs = tables["needs"]
-    for r in needs.itertuples(index=False):
+    for r in rows("needs").itertuples(index=False):
         row = int(getattr(r, ROW))
         if _reversed(r.needed_from, r.needed_to):
             problems.append(Problem("needs.csv", row, "needed_to", "is before needed_from"))
         if r.floor > r.quantity:
             problems.append(Problem("needs.csv", row, "floor", f"{r.floor} is more than the quantity {r.quantity}"))
-    problems += check_conflicts(tables["conflicts"])
-    problems += check_decisions(tables)
+    problems += check_conflicts(rows("conflicts"))
+    problems += check_decisions(tables, rows("decisions"))
     return problems
 
 
@@ -310,12 +325,11 @@ def check_conflicts(conflicts: pd.DataFrame) -> list[Problem]:
             for row, a, b in zip(conflicts[ROW], conflicts["partner_a"], conflicts["partner_b"]) if a == b]
 
 
-def check_decisions(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+def check_decisions(tables: dict[str, pd.DataFrame], decisions: pd.DataFrame) -> list[Problem]:
     """Each decision names what it binds; locks fit their offer and need, and no lock meets a forbid."""
     problems = []
     offers = tables["offers"].set_index("offer_id")
     needs = tables["needs"].set_index("need_id")
-    decisions = tables["decisions"]
     targets = {}
     for d in decisions.itertuples(index=False):
         row = int(getattr(d, ROW))
@@ -336,7 +350,7 @@ def check_decisions(tables: dict[str, pd.DataFrame]) -> list[Problem]:
             if d.action != "lock" or pd.isna(d.offer_id) or pd.isna(d.need_id):
                 problems.append(Problem("decisions.csv", row, "quantity",
                                         "only a lock of an offer to a need takes a quantity"))
-            elif d.quantity > min(offers.at[d.offer_id, "quantity"], needs.at[d.need_id, "quantity"]):
+            elif d.quantity > min(_or_inf(offers.at[d.offer_id, "quantity"]), _or_inf(needs.at[d.need_id, "quantity"])):
                 problems.append(Problem("decisions.csv", row, "quantity",
                                         f"{d.quantity} is more than offer {d.offer_id} has or need {d.need_id} "
                                         "asks for"))
@@ -347,6 +361,16 @@ def check_decisions(tables: dict[str, pd.DataFrame]) -> list[Problem]:
                                     f"contradicts the {targets[key][0]} on row {targets[key][1]}"))
         targets.setdefault(key, (d.action, row))
     return problems
+
+
+def _or_inf(value) -> float:
+    """A quantity that failed to parse never makes a lock too large (its own problem is reported)."""
+    return float("inf") if pd.isna(value) else float(value)
+
+
+def _without_rows(table: pd.DataFrame, file: str, skip: set[tuple[str, int]]) -> pd.DataFrame:
+    keep = np.array([(file, row) not in skip for row in table[ROW]], dtype=bool)
+    return table.loc[keep]
 
 
 def _reversed(start, end) -> bool:

@@ -37,9 +37,17 @@ class InputError(MatcherError):
 
 
 class InfeasibleError(MatcherError):
-    """The hard rules cannot all hold together for this batch."""
+    """The hard rules cannot all hold together for this batch.
+
+    `core` (a matcher.infeasibility.Infeasibility, when it was computed) names the smallest set of
+    rules that cannot hold together and the single relaxations that would give a plan.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, core=None):
+        self.core = core
+        super().__init__(message)
 
 
 class NoSolutionError(MatcherError):

@@ -184,13 +184,13 @@ def max_roles(m: AllocationModel) -> None:
 def role_conflicts(m: AllocationModel) -> None:
     """Partners in a `role` (or `coalition`) conflict never serve on the same role team."""
     conflicts = m.batch.conflicts
-    conflicts = conflicts[conflicts["scope"].isin(ROLE_CONFLICT_SCOPES)]
-    row_of = {key: i for i, key in enumerate(zip(m.roles["role_id"], m.roles["partner_id"]))}
-    for role_id in m.roles["role_id"].unique():
-        for a, b in zip(conflicts["partner_a"], conflicts["partner_b"]):
-            i, j = row_of.get((role_id, a)), row_of.get((role_id, b))
-            if i is not None and j is not None and i != j:
-                m.model.add(held(m, i) + held(m, j) <= 1)
+    conflicts = conflicts.loc[conflicts["scope"].isin(ROLE_CONFLICT_SCOPES), ["partner_a", "partner_b"]]
+    rows = m.roles[["role_id", "partner_id"]].assign(row=range(len(m.roles)))
+    both = (conflicts.merge(rows, left_on="partner_a", right_on="partner_id")
+            .merge(rows, left_on=["partner_b", "role_id"], right_on=["partner_id", "role_id"], suffixes=("_a", "_b")))
+    for i, j in zip(both["row_a"], both["row_b"]):
+        if i != j:
+            m.model.add(held(m, i) + held(m, j) <= 1)
 
 
 @labor_rule("Lead presence")

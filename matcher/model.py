@@ -46,6 +46,22 @@ class AllocationModel:
     support: dict[int, cp_model.IntVar] = field(default_factory=dict)  # candidate row -> supports the role
     holds_role: dict[str, cp_model.IntVar] = field(default_factory=dict)  # partner -> holds some role
     _by_partner_district: dict[tuple[str, str], list[int]] | None = None
+    guards: dict[tuple[str, str], cp_model.IntVar] | None = None  # (group, row label) -> literal; None: no guards
+
+    def guard(self, constraint, group: str, label: str):
+        """Make a hard rule switchable for the infeasibility analysis (matcher.infeasibility).
+
+        In a normal solve (`guards` is None) the constraint is returned untouched: no literal is
+        added, so the model is exactly what it would be without this call. When the analysis asks for
+        guards, each (group, label) gets one literal, shared by every constraint of that rule row, that
+        enforces them; the analysis passes the literals to CP-SAT as assumptions.
+        """
+        if self.guards is None:
+            return constraint
+        key = (group, label)
+        if key not in self.guards:
+            self.guards[key] = self.model.new_bool_var(f"guard[{group},{label}]")
+        return constraint.only_enforce_if(self.guards[key])
 
     def pairs_by(self, column: str) -> dict[str, list[int]]:
         """Pair positions grouped by an id column (offer_id, need_id, partner_id…)."""
@@ -87,13 +103,16 @@ class AllocationModel:
         return self._by_partner_district
 
 
-def build_model(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> AllocationModel:
-    """Variables for every eligible pair, then every hard rule, then the weighted objective."""
+def build_model(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, guarded: bool = False) -> AllocationModel:
+    """Variables for every eligible pair, then every hard rule, then the weighted objective.
+
+    `guarded` (for matcher.infeasibility only) gives each guarded rule row an enforcement literal.
+    """
     from matcher.labor import add_labor
     from matcher.rules import HARD_RULES
     from matcher.terms import OBJECTIVE_TERMS
 
-    m = AllocationModel(batch, scenario, pairs)
+    m = AllocationModel(batch, scenario, pairs, guards={} if guarded else None)
     add_pair_variables(m)
     add_labor(m)
     for rule in HARD_RULES:

@@ -15,6 +15,8 @@ from matcher.scenario import Scenario
 
 if TYPE_CHECKING:
     from matcher.batch import Batch
+    from matcher.diff import RunDiff
+    from matcher.infeasibility import Infeasibility
 
 
 class Status(str, Enum):
@@ -52,6 +54,7 @@ class Result:
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
     breakdown: dict[str, float] = field(default_factory=dict)  # each term's share of the objective, from the solver
     stages: list[dict] = field(default_factory=list)  # lexicographic stages: term, status, value, bound
+    _infeasibility: Infeasibility | None = field(default=None, repr=False, compare=False)
 
     @property
     def allocations(self) -> pd.DataFrame:
@@ -105,12 +108,36 @@ class Result:
     def raise_for_status(self) -> None:
         """Raise the error that matches a run without a plan; do nothing for a run with one."""
         if self.status is Status.INFEASIBLE:
-            raise InfeasibleError("no plan meets every hard rule (floors, capacities, whole offers)")
+            core = self.infeasibility()
+            raise InfeasibleError(str(core), core=core)
         if self.status is Status.NO_SOLUTION:
             raise NoSolutionError(f"no plan found within {self.scenario.solver.time_limit_s:g} s; "
                                   "raise solver.time_limit_s")
         if self.status is Status.MODEL_INVALID:
             raise SolverError("the solver rejected the model (a bug in matcher; please report it)")
+
+    def infeasibility(self) -> Infeasibility | None:
+        """For an infeasible run: the smallest set of rules that cannot hold together, and the single
+        relaxations that give a plan (computed once, on first ask). None for a run with a plan."""
+        if self.status is not Status.INFEASIBLE:
+            return None
+        if self._infeasibility is None:
+            from matcher.infeasibility import explain_infeasibility
+
+            self._infeasibility = explain_infeasibility(self.batch, self.scenario)
+        return self._infeasibility
+
+    def diff(self, other: Result | str | Path) -> RunDiff:
+        """What moved from this run to `other` (a Result or an output folder): allocations, roles, coverage."""
+        from matcher.diff import diff_runs
+
+        return diff_runs(self, other)
+
+    def explain(self, *, need: str | None = None, partner: str | None = None, district: str | None = None) -> str:
+        """Why this plan gives what it gives to a need, a partner or a district, in words."""
+        from matcher.explain import Explainer
+
+        return Explainer.from_result(self).text(need=need, partner=partner, district=district)
 
     def write(self, folder: str | Path) -> Path:
         """Write the output folder atomically, after verifying the files as written."""

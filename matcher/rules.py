@@ -57,7 +57,8 @@ def hard_floor(m: AllocationModel) -> None:
     positions_by_need = m.pairs_by("need_id")
     for need_id, floor in zip(m.batch.needs["need_id"], m.batch.needs["floor"]):
         if floor > 0:
-            m.model.add(m.credited(positions_by_need.get(need_id, [])) >= m.credit_scale * int(floor))
+            m.guard(m.model.add(m.credited(positions_by_need.get(need_id, [])) >= m.credit_scale * int(floor)),
+                    "floor", need_id)
 
 
 @hard_rule("Negotiated lock")
@@ -76,20 +77,21 @@ def negotiated_lock(m: AllocationModel) -> None:
             raise InputError([Problem("decisions.csv", int(getattr(decision, ROW)), "action",
                                       f"the lock of {target} cannot hold: no eligible pairing matches it "
                                       "(resource, skill, reach, dates, a forbid or a legal rule rules it out)")])
-        m.model.add(sum(m.used[p] for p in positions) >= 1)
+        row = str(getattr(decision, ROW))
+        m.guard(m.model.add(sum(m.used[p] for p in positions) >= 1), "lock", row)
         if not pd.isna(decision.quantity):
-            m.model.add(sum(m.amount[p] for p in positions) == int(decision.quantity))
+            m.guard(m.model.add(sum(m.amount[p] for p in positions) == int(decision.quantity)), "lock", row)
 
 
 @hard_rule("Agree to disagree")
 def agree_to_disagree(m: AllocationModel) -> None:
     """Partners in conflict (scope `district` or `coalition`) never both work in the same district."""
     apart = m.batch.conflicts[m.batch.conflicts["scope"].isin(["district", "coalition"])]
-    for a, b in zip(apart["partner_a"], apart["partner_b"]):
+    for a, b, row in zip(apart["partner_a"], apart["partner_b"], apart[ROW]):
         for district in m.batch.districts["district_id"]:
             present_a, present_b = m.presence(a, district), m.presence(b, district)
             if not isinstance(present_a, int) and not isinstance(present_b, int):
-                m.model.add(present_a + present_b <= 1)
+                m.guard(m.model.add(present_a + present_b <= 1), "conflict", str(row))
 
 
 @hard_rule("Partner district limit")
@@ -98,7 +100,7 @@ def partner_district_limit(m: AllocationModel) -> None:
     limited = m.batch.partners[m.batch.partners["max_districts"].notna()]
     for partner, limit in zip(limited["partner_id"], limited["max_districts"]):
         present = [m.presence(partner, d) for d in m.batch.districts["district_id"]]
-        m.model.add(sum(present) <= int(limit))
+        m.guard(m.model.add(sum(present) <= int(limit)), "district_limit", partner)
 
 
 @hard_rule("Legal contribution cap")
@@ -107,12 +109,13 @@ def legal_contribution_cap(m: AllocationModel) -> None:
     caps = m.scenario.legal.caps_usd
     kinds = m.batch.partners.set_index("partner_id")["kind"]
     valued = m.pairs[m.pairs["candidate"].notna() & (m.pairs["contribution_per_unit"] > 0)]
-    for (partner, _candidate), group in valued.groupby(["partner_id", "candidate"]):
+    for (partner, candidate), group in valued.groupby(["partner_id", "candidate"]):
         cap = caps.get(kinds[partner])
         if cap is None:
             continue
         cents = [round(100 * v) for v in group["contribution_per_unit"]]
-        m.model.add(sum(c * m.amount[p] for c, p in zip(cents, group.index)) <= round(100 * cap))
+        m.guard(m.model.add(sum(c * m.amount[p] for c, p in zip(cents, group.index)) <= round(100 * cap)),
+                "legal_cap", f"{partner}|{candidate}")
 
 
 @hard_rule("Every member benefits")
@@ -120,8 +123,8 @@ def every_member_benefits(m: AllocationModel) -> None:
     """With policy.min_benefit = "hard", each partner serves one of its preferred districts where it can."""
     if m.scenario.policy.min_benefit != "hard":
         return
-    for indicator in benefit_indicators(m).values():
-        m.model.add(indicator == 1)
+    for partner, indicator in benefit_indicators(m).items():
+        m.guard(m.model.add(indicator == 1), "benefit", partner)
 
 
 @hard_rule("Dependence cap")
@@ -129,8 +132,8 @@ def dependence_cap(m: AllocationModel) -> None:
     """With policy.dependence = "hard", no need gets more than dependence_cap of its allocation from one partner."""
     if m.scenario.policy.dependence != "hard":
         return
-    for _, over in dependence_excess(m).values():
-        m.model.add(over <= 0)
+    for (need, partner), (_, over) in dependence_excess(m).items():
+        m.guard(m.model.add(over <= 0), "dependence", f"{need}|{partner}")
 
 
 def dependence_excess(m: AllocationModel) -> dict:
@@ -151,8 +154,8 @@ def n_minus_one_resilience(m: AllocationModel) -> None:
     """With policy.resilience = "hard", each district keeps resilience_share of its coverage if any partner leaves."""
     if m.scenario.policy.resilience != "hard":
         return
-    for _, loss in resilience_excess(m).values():
-        m.model.add(loss <= 0)
+    for (district, partner), (_, loss) in resilience_excess(m).items():
+        m.guard(m.model.add(loss <= 0), "resilience", f"{district}|{partner}")
 
 
 def resilience_excess(m: AllocationModel) -> dict:

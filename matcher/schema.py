@@ -222,7 +222,7 @@ def _checks(spec: ColumnSpec) -> list[pa.Check]:
     return checks
 
 
-_PANDERA_DTYPES = {"id": str, "text": str, "choice": str, "float": float, "int": "Int64", "bool": object,
+_PANDERA_DTYPES = {"id": None, "text": None, "choice": None, "float": float, "int": "Int64", "bool": object,
                    "date": "datetime64[ns]", "list": object}
 
 

@@ -6,6 +6,7 @@ import itertools
 import inspect
 import random
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -416,3 +417,16 @@ def test_every_labor_rule_and_term_is_documented_and_tested(entry):
 @pytest.mark.parametrize("rule", LABOR_RULES, ids=lambda r: r.key)
 def test_every_labor_rule_is_checked_by_the_verifier(rule):
     assert rule.name in LABOR_CHECKS
+
+
+@pytest.mark.slow
+def test_sample_batch_fills_every_required_role(tmp_path):
+    batch = matcher.read_batch(Path(__file__).resolve().parent.parent / "data" / "sample")
+    result = matcher.solve(batch, batch.scenario.with_({"solver.workers": 2, "solver.time_limit_s": 5.0,
+                                                        "solver.relative_gap": 0.01}))
+    labor = result.labor
+    leads = labor[labor["position"] == "lead"].groupby("role_id").size()
+    required = batch.roles.loc[batch.roles["required"].astype(bool), "role_id"]
+    assert (leads.reindex(required, fill_value=0) == 1).all()
+    assert ("R09", "P09", "lead") in positions(result)  # the negotiated lock
+    assert matcher.verify(batch, result.write(tmp_path / "out")).ok
