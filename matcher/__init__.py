@@ -19,6 +19,7 @@ from matcher.batch import Batch, read_batch  # noqa: E402
 from matcher.errors import (  # noqa: E402
     InfeasibleError, InputError, MatcherError, NoSolutionError, Problem, SolverError, VerificationError,
 )
+from matcher.generate import generate_batch  # noqa: E402
 from matcher.result import Result, Status  # noqa: E402
 from matcher.scenario import Scenario  # noqa: E402
 from matcher.solve import solve  # noqa: E402
@@ -26,5 +27,6 @@ from matcher.verify import verify  # noqa: E402
 
 __all__ = [
     "Batch", "InfeasibleError", "InputError", "MatcherError", "NoSolutionError", "Problem", "Result",
-    "Scenario", "SolverError", "Status", "VerificationError", "read_batch", "solve", "verify", "__version__",
+    "Scenario", "SolverError", "Status", "VerificationError", "generate_batch", "read_batch", "solve", "verify",
+    "__version__",
 ]

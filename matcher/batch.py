@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from matcher import limits
 from matcher.errors import InputError, Problem
+from matcher.safety import ID_FORMULA_STARTS, is_contact
 from matcher.scenario import Scenario
 from matcher.schema import CANONICAL_UNITS, TABLES, ColumnSpec, TableSpec, pandera_schema
 
@@ -62,22 +66,30 @@ def read_batch(folder: str | Path, scenario: Scenario | None = None) -> Batch:
     hashes: dict[str, str] = {}
     for spec in TABLES.values():
         path = folder / spec.file
-        if not path.exists():
+        if not os.path.lexists(path):
             if spec.required:
                 problems.append(Problem(spec.file, None, None, f"is missing from {folder}"))
             tables[spec.name] = _empty_table(spec)
             continue
-        raw = path.read_bytes()
+        raw = read_inside(folder, path, limits.max_file_bytes(), problems)
+        if raw is None:
+            tables[spec.name] = _empty_table(spec, unreadable=True)
+            continue
         hashes[spec.file] = hashlib.sha256(raw).hexdigest()
         tables[spec.name] = parse_table(spec, raw, problems)
     scenario_path = folder / "scenario.toml"
+    raw = None
+    if os.path.lexists(scenario_path):
+        raw = read_inside(folder, scenario_path, limits.MAX_SCENARIO_KB * 1024, problems)
+        if raw is not None:
+            hashes["scenario.toml"] = hashlib.sha256(raw).hexdigest()
     if scenario is None:
         try:
-            scenario = Scenario.from_toml(scenario_path) if scenario_path.exists() else Scenario()
+            scenario = Scenario.from_toml(scenario_path) if raw is not None else Scenario()
         except InputError as exc:
             problems.extend(exc.problems)
-    if scenario_path.exists():
-        hashes["scenario.toml"] = hashlib.sha256(scenario_path.read_bytes()).hexdigest()
+    if scenario is not None:
+        problems.extend(limits.scenario_number_problems(scenario.to_dict(), scenario.source))
     broken = {TABLES[name].file for name, table in tables.items() if table.attrs.get("unreadable")}
     references = check_references(tables, skip=broken)
     problems.extend(references)
@@ -88,6 +100,37 @@ def read_batch(folder: str | Path, scenario: Scenario | None = None) -> Batch:
         raise InputError(problems)
     apply_resource_defaults(tables)
     return Batch(**tables, scenario=scenario, folder=folder, file_hashes=hashes)
+
+
+def read_inside(folder: Path, path: Path, max_bytes: int, problems: list[Problem]) -> bytes | None:
+    """The bytes of a regular file inside the batch folder, or None with a problem saying why not.
+
+    A link that leads outside the folder is refused, so a batch cannot make matcher read other
+    files; so are devices and pipes, and files over the size limit (before they are read).
+    """
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(folder.resolve(strict=True)):
+            problems.append(Problem(path.name, None, None, "is a link to a file outside the batch folder; "
+                                    "copy the file into the folder instead"))
+            return None
+        info = real.stat()
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(path.name, None, None, "is not a regular file"))
+            return None
+        if info.st_size > max_bytes:
+            problems.append(Problem(path.name, None, None, f"is {info.st_size / 2**20:,.1f} MiB, more than the "
+                                    f"limit of {max_bytes / 2**20:,.0f} MiB (see Limits in the README)"))
+            return None
+        with open(real, "rb") as file:
+            raw = file.read(max_bytes + 1)
+    except OSError as exc:
+        problems.append(Problem(path.name, None, None, f"cannot be read: {exc.strerror or exc}"))
+        return None
+    if len(raw) > max_bytes:  # it grew while we looked
+        problems.append(Problem(path.name, None, None, f"is more than the limit of {max_bytes / 2**20:,.0f} MiB"))
+        return None
+    return raw
 
 
 def apply_resource_defaults(tables: dict[str, pd.DataFrame]) -> None:
@@ -102,18 +145,20 @@ def apply_resource_defaults(tables: dict[str, pd.DataFrame]) -> None:
 
 def parse_table(spec: TableSpec, raw: bytes, problems: list[Problem]) -> pd.DataFrame:
     """Typed table from a CSV file's bytes; parse and schema problems are appended to `problems`."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problems.append(Problem(spec.file, line, None,
-                                "is not UTF-8 text; save it from your spreadsheet as 'CSV UTF-8'"))
+    text = _decode(spec.file, raw, problems)
+    rows = None if text is None else _csv_rows(spec.file, text, problems)
+    if rows is None:
         return _empty_table(spec, unreadable=True)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows or not any(cell.strip() for cell in rows[0]):
         problems.append(Problem(spec.file, 1, None, "has no header row"))
         return _empty_table(spec, unreadable=True)
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip().strip("\ufeff") for h in rows[0]]
+    separator = next((s for s in (";", "\t", "|") if len(header) == 1 and s in header[0]), None)
+    if separator:
+        shown = {";": "semicolons", "\t": "tabs", "|": "bars"}[separator]
+        problems.append(Problem(spec.file, 1, None, f"separates its columns with {shown}, not commas; save it "
+                                "from your spreadsheet as 'CSV UTF-8 (comma delimited)'"))
+        return _empty_table(spec, unreadable=True)
     body = [r for r in rows[1:]]
     frame = _frame(spec, header, body, problems)
     if frame is None:
@@ -123,6 +168,47 @@ def parse_table(spec: TableSpec, raw: bytes, problems: list[Problem]) -> pd.Data
     unparsed = {(p.row, p.column) for p in problems[before:]}
     _pandera_problems(spec, typed, problems, skip=unparsed)
     return typed
+
+
+_NOT_CSV = {b"PK\x03\x04": "is an Excel workbook or other zip file, not CSV",
+            b"\xd0\xcf\x11\xe0": "is an old-style Excel workbook, not CSV",
+            b"\xff\xfe": "is UTF-16 text (Excel's 'Unicode Text'), not UTF-8",
+            b"\xfe\xff": "is UTF-16 text (Excel's 'Unicode Text'), not UTF-8"}
+
+
+def _decode(file: str, raw: bytes, problems: list[Problem]) -> str | None:
+    """The text of a CSV file saved as UTF-8 (a byte-order mark is fine), or None with a problem."""
+    for magic, what in _NOT_CSV.items():
+        if raw.startswith(magic):
+            problems.append(Problem(file, None, None, f"{what}; save it from your spreadsheet as 'CSV UTF-8'"))
+            return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(Problem(file, line, None, "is not UTF-8 text; save it from your spreadsheet as 'CSV UTF-8'"))
+        return None
+
+
+def _csv_rows(file: str, text: str, problems: list[Problem]) -> list[list[str]] | None:
+    """Every record of the file (a quoted cell may span lines), or None when it cannot be split into cells."""
+    rows: list[list[str]] = []
+    most = limits.max_rows() + 1  # and the header
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) > most:
+                problems.append(Problem(file, None, None, f"has more than {most - 1:,} rows, the limit "
+                                        "(see Limits in the README)"))
+                return None
+    except csv.Error as exc:
+        reason = str(exc)
+        if "field larger than field limit" in reason:
+            reason = f"a cell is longer than {csv.field_size_limit():,} characters"
+        problems.append(Problem(file, len(rows) + 1, None, f"cannot be read as CSV: {reason}"))
+        return None
+    return rows
 
 
 def _frame(spec: TableSpec, header: list[str], body: list[list[str]], problems: list[Problem]):
@@ -174,8 +260,10 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
     empty = text == ""
 
     def complain(bad: pd.Series, message: str) -> None:
+        private = is_contact(spec.name, column.name)  # contact data is never echoed
         for row, value in zip(rows[bad], text[bad]):
-            problems.append(Problem(spec.file, int(row), column.name, f"{message}, not '{value}'"))
+            shown = message if private else f"{message}, not '{value}'"
+            problems.append(Problem(spec.file, int(row), column.name, shown))
 
     if column.required:
         for row in rows[empty]:
@@ -186,17 +274,16 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
         complain(~empty & numbers.isna(), "must be a number")
         finite = np.isfinite(numbers) | numbers.isna()
         complain(~finite, "must be a finite number")
-        numbers = numbers.where(finite)
+        too_big = finite & (numbers.abs() > limits.MAX_NUMBER)
+        complain(too_big, f"is too large (at most {limits.MAX_NUMBER:,})")
+        numbers = numbers.where(finite & ~too_big)
         if column.default is not None:
             numbers = numbers.fillna(float(column.default))
         if kind == "float":
             return numbers
         whole = numbers.isna() | (numbers == np.floor(numbers.fillna(0)))
         complain(~whole, "must be a whole number")
-        too_big = numbers.abs() > 2**53
-        complain(too_big, "is too large (at most 9,007,199,254,740,992)")
-        numbers = numbers.where(whole & ~too_big)
-        return numbers.round().astype("Int64")
+        return numbers.where(whole).round().astype("Int64")
     if kind == "bool":
         lowered = text.str.lower()
         bad = ~empty & ~lowered.isin(TRUE_WORDS | FALSE_WORDS)
@@ -210,7 +297,11 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
         complain(~empty & dates.isna(), "must be a date like 2026-09-30")
         return dates.astype("datetime64[ns]")
     if kind == "list":
-        return text.map(lambda v: tuple(x.strip() for x in v.split(";") if x.strip()))
+        items = text.map(lambda v: tuple(x.strip() for x in v.split(";") if x.strip()))
+        complain(items.map(lambda v: any(x.startswith(ID_FORMULA_STARTS) for x in v)).astype(bool), FORMULA_ID)
+        return items
+    if kind == "id" or column.name == "skill":
+        complain(~empty & text.str.startswith(ID_FORMULA_STARTS).astype(bool), FORMULA_ID)
     values = text.where(~empty)
     if kind == "text" and column.name == "skill":
         values = values.str.lower()
@@ -221,6 +312,7 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
     return values.astype(object)
 
 
+FORMULA_ID = "may not start with =, +, - or @ (a spreadsheet would run it as a formula)"
 _CHECK_MESSAGES = {"field_uniqueness": "is a duplicate id", "not_nullable": "is required but empty"}
 
 

@@ -127,6 +127,8 @@ def explain_infeasibility(batch: Batch, scenario: Scenario | None = None, relax:
     if status == "infeasible" and not core and keys:
         core = [] if checker.check([])[0] == "infeasible" else keys
     core, minimal = shrink(checker, core or [])
+    order = list(GROUPS)
+    core = sorted(core, key=lambda key: (order.index(key[0]) if key[0] in order else len(order), key[1]))
     words = RuleWords(batch, scenario)
     rules = [words.describe(group, label) for group, label in core]
     relaxations = []
@@ -135,6 +137,7 @@ def explain_infeasibility(batch: Batch, scenario: Scenario | None = None, relax:
             rest = [k for k in keys if k != key]
             if checker.check(rest)[0] == "feasible":
                 relaxations.append(relaxed_plan(m, batch, pairs, scenario, rest, rule))
+    relaxations.sort(key=lambda r: -(r.coverage if r.coverage is not None else float("-inf")))  # best plan first
     return Infeasibility(core=rules, minimal=minimal, relaxations=relaxations)
 
 
@@ -232,9 +235,10 @@ class RuleWords:
     def _floor(self, need_id: str) -> RuleRow:
         need = self.needs.loc[need_id]
         skill = "" if need["skill"] == "any" else f" {need['skill']}"
+        place = self.district(need["district_id"])
         return RuleRow("floor", need_id, "needs.csv", int(need[ROW]),
-                       f"hard floor: need {need_id} ({need['resource']}{skill} in {self.district(need['district_id'])}) "
-                       f"must get at least {int(need['floor']):,} {need['unit']}")
+                       f"hard floor: need {need_id} ({need['resource']}{skill} in {place}) must get at least "
+                       f"{int(need['floor']):,} {need['unit']}")
 
     def _decision(self, row: str) -> pd.Series:
         decisions = self.batch.decisions

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from matcher.batch import Batch
 from matcher.errors import OutputError
+from matcher.safety import write_csv
 from matcher.scenario import Scenario
 from matcher.schema import ANY_SKILL, RESOURCES
 from matcher.terms import coverage_value
@@ -142,19 +144,17 @@ def need_progress(batch: Batch, allocations: pd.DataFrame, scenario: Scenario) -
 
 def unmet_table(batch: Batch, pairs: pd.DataFrame, allocations: pd.DataFrame,
                 needs: pd.DataFrame) -> pd.DataFrame:
-    """Every need not fully met, its shortfall, and why."""
-    used_by_offer = allocations.groupby("offer_id")["quantity"].sum()
-    offers = batch.offers.set_index("offer_id")
-    eligible = pairs.groupby("need_id")["offer_id"].agg(list)
-    takers = allocations.groupby("offer_id")["need_id"].agg(list)
+    """Every need not fully met, its shortfall, and why (the cause: see matcher.explain.UnmetCauses)."""
+    from matcher.explain import UnmetCauses
+
+    causes = UnmetCauses(batch, pairs, allocations)
     rows = []
     for need in needs[needs["allocated"] < needs["quantity"]].itertuples(index=False):
-        candidates = eligible.get(need.need_id, [])
         rows.append({
             "need_id": need.need_id, "district_id": need.district_id, "resource": need.resource,
             "skill": need.skill, "needed": int(need.quantity), "allocated": _number(need.allocated),
             "shortfall": _number(round(need.quantity - need.allocated, 3)),
-            "reason": unmet_reason(need.need_id, candidates, offers, used_by_offer, takers),
+            "reason": unmet_reason(causes, need.need_id),
         })
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
 
@@ -170,24 +170,10 @@ def _whole(values: pd.Series) -> pd.Series:
     return rounded.astype("int64") if (rounded == rounded.round()).all() else rounded
 
 
-def unmet_reason(need_id: str, candidates: list[str], offers: pd.DataFrame, used_by_offer: pd.Series,
-                 takers: pd.Series) -> str:
-    if not candidates:
-        return "no eligible offer: resource, skill, reach or dates rule out every offer"
-    left = [o for o in candidates if _spare(o, offers, used_by_offer) > 0]
-    if not left:
-        others = sorted({n for o in candidates for n in takers.get(o, []) if n != need_id})
-        return f"all {len(candidates)} eligible offers are used up, by needs {', '.join(others[:5])}" + (
-            "…" if len(others) > 5 else "")
-    return (f"{len(left)} eligible offers have spare capacity, but their minimum chunk, whole-offer size, "
-            "travel or cost outweigh the coverage they would add")
-
-
-def _spare(offer_id: str, offers: pd.DataFrame, used_by_offer: pd.Series) -> int:
-    used = int(used_by_offer.get(offer_id, 0))
-    if not offers.at[offer_id, "divisible"]:
-        return 0 if used else int(offers.at[offer_id, "quantity"])
-    return int(offers.at[offer_id, "quantity"]) - used
+def unmet_reason(causes, need_id: str) -> str:
+    """Why one need is short: no eligible offer (and which filter ruled each out), capacity used by other
+    needs (named, higher priority first), a cap, limit, conflict or policy, or the objective's trade-offs."""
+    return causes.cause(need_id)
 
 
 def labor_table(batch: Batch, positions: pd.DataFrame | None) -> pd.DataFrame:
@@ -298,11 +284,22 @@ def labor_terms(batch: Batch, labor: pd.DataFrame | None, scenario: Scenario) ->
     }
 
 
-def write_folder(folder: Path, tables: dict[str, pd.DataFrame], manifest: dict, batch: Batch) -> Path:
-    """Write to a temporary sibling, verify the files there, then rename: a whole folder or none."""
+def write_folder(folder: Path, tables: dict[str, pd.DataFrame], manifest: dict, batch: Batch,
+                 redact: bool = False) -> Path:
+    """Write to a temporary sibling, verify the files there, then rename: a whole folder or none.
+
+    Only the named folder and its hidden siblings `.NAME.writing-PID` (the staging folder) and
+    `.NAME.old-PID` (the run being replaced) are ever written; siblings left by a run that was
+    killed are cleaned up by the next. `redact` empties contact fields (matcher.safety).
+    """
     from matcher.verify import verify_folder
 
-    folder = folder.resolve()
+    folder = Path(os.path.abspath(folder))
+    if not folder.name:
+        raise OutputError(f"{folder} is not a folder matcher can write; name a folder for the outputs")
+    if folder.is_symlink():
+        raise OutputError(f"{folder} is a symbolic link; name a real folder for the outputs")
+    folder = folder.parent.resolve() / folder.name
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} is a file; name a folder for the outputs")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "run.json").exists():
@@ -311,27 +308,79 @@ def write_folder(folder: Path, tables: dict[str, pd.DataFrame], manifest: dict, 
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {folder.parent}: {exc.strerror}") from None
+    _clean_abandoned(folder)
     staging = folder.parent / f".{folder.name}.writing-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    if redact:
+        manifest = {**manifest, "redacted": True}
     try:
+        shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         for name, table in tables.items():
-            table.to_csv(staging / f"{name}.csv", index=False, lineterminator="\n")
+            write_csv(name, table, staging / f"{name}.csv", redact=redact)
         (staging / "run.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        for path in staging.iterdir():
+            _sync(path)
+        _sync(staging)
         verify_folder(batch, staging).raise_if_any()
         replace_folder(staging, folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
 def replace_folder(new: Path, folder: Path) -> None:
-    """Swap a finished folder into place; an older run there is removed only after the swap."""
+    """Swap a finished folder into place; an older run there is removed only after the swap.
+
+    Between the two renames the named folder is briefly absent, never half written; a run killed
+    just then leaves the older run in `.NAME.old-PID`, which the next write puts back first.
+    """
     old = folder.parent / f".{folder.name}.old-{os.getpid()}"
     if folder.exists():
         os.replace(folder, old)
     os.replace(new, folder)
+    _sync(folder.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_abandoned(folder: Path) -> None:
+    """Remove what a killed run left beside `folder`; restore the run it was replacing, if that is gone."""
+    pattern = re.compile(re.escape(f".{folder.name}.") + r"(writing|old)-(\d+)")
+    for sibling in sorted(folder.parent.iterdir()):
+        found = pattern.fullmatch(sibling.name)
+        if not found or _alive(int(found.group(2))) or sibling.is_symlink():
+            continue
+        if found.group(1) == "old" and not folder.exists():
+            os.replace(sibling, folder)
+        else:
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _sync(path: Path) -> None:
+    """Flush a file or folder to disk, so a power cut cannot leave a renamed but empty file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(value):

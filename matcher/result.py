@@ -54,7 +54,14 @@ class Result:
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
     breakdown: dict[str, float] = field(default_factory=dict)  # each term's share of the objective, from the solver
     stages: list[dict] = field(default_factory=list)  # lexicographic stages: term, status, value, bound
+    parts: list[dict] = field(default_factory=list)  # each independent part: method, status, objective, bound, gap
     _infeasibility: Infeasibility | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.tables:  # every allocation and labor row carries its reason (matcher.explain)
+            from matcher.explain import with_reasons
+
+            self.tables = with_reasons(self.batch, self.tables, self.scenario)
 
     @property
     def allocations(self) -> pd.DataFrame:
@@ -90,6 +97,7 @@ class Result:
         """run.json: inputs, scenario, status, objective, bound, gap, each term, times, seed."""
         return {
             "matcher_version": __version__,
+            "batch": str(self.batch.folder.resolve()) if self.batch.folder else None,
             "inputs": dict(sorted(self.batch.file_hashes.items())),
             "scenario": self.scenario.to_dict(),
             "status": self.status.value,
@@ -100,6 +108,7 @@ class Result:
             "terms": self.terms,
             "objective_breakdown": self.breakdown,
             "lexicographic_stages": self.stages,
+            "parts": self.parts,
             "seed": self.scenario.solver.seed,
             "model": self.model_stats,
             "times_s": {k: round(v, 3) for k, v in self.times.items()},
@@ -139,12 +148,15 @@ class Result:
 
         return Explainer.from_result(self).text(need=need, partner=partner, district=district)
 
-    def write(self, folder: str | Path) -> Path:
-        """Write the output folder atomically, after verifying the files as written."""
+    def write(self, folder: str | Path, redact: bool = False) -> Path:
+        """Write the output folder atomically, after verifying the files as written.
+
+        `redact` empties contact fields (partner names, who agreed: see matcher.safety).
+        """
         from matcher.outputs import write_folder
 
         self.raise_for_status()
-        return write_folder(Path(folder), self.tables, self.manifest(), self.batch)
+        return write_folder(Path(folder), self.tables, self.manifest(), self.batch, redact=redact)
 
     def summary(self) -> dict:
         """The headline numbers the CLI prints."""

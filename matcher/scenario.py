@@ -90,6 +90,8 @@ class Solver:
     workers: int = 0  # CP-SAT search workers; 0 uses every core
     seed: int = 0
     mode: str = "weighted"  # "weighted": one weighted sum; "lexicographic": terms in [lexicographic] order
+    decompose: bool = True  # solve independent parts alone (same plan value; faster on large batches)
+    flow: bool = True  # solve parts that are pure transportation problems exactly by min-cost flow
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,26 @@
 """Run CP-SAT on a batch and turn its answer into a verified Result."""
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
+import os
+import signal
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
+import pandas as pd
 
 from ortools.sat.python import cp_model
 
 from matcher.batch import Batch
-from matcher.errors import InputError, Problem
+from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
+from matcher.decompose import Part, find_parts
 from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
@@ -31,50 +42,167 @@ class _ProgressCallback(cp_model.CpSolverSolutionCallback):
                       self.best_objective_bound / OBJECTIVE_SCALE)
 
 
-def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | None = None) -> Result:
-    """Solve a batch under a scenario (the batch's own if none is given) and verify the plan."""
+def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | None = None,
+          workers: int = 1, dask: str | None = None) -> Result:
+    """Solve a batch under a scenario (the batch's own if none is given) and verify the plan.
+
+    The batch is split into independent parts, each solved alone (on `workers` local processes, or
+    on a Dask scheduler at `dask`, "local" for an embedded one) and merged; the plan, and so the
+    output files, do not depend on how many processes solved it.
+    """
     scenario = scenario or batch.scenario
     times = {}
     started = time.perf_counter()
     pairs = eligible_pairs(batch)
-    m = build_model(batch, pairs, scenario)
-    times["build_s"] = time.perf_counter() - started
+    parts = find_parts(batch, pairs, scenario) if scenario.solver.decompose else [
+        Part(0, batch, np.arange(len(pairs)))]
+    times["split_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    with stop_on_interrupt() as interrupt:
+        outcomes = run_parts(parts, pairs, scenario, progress, workers, dask)
+    times["solve_s"] = time.perf_counter() - started
+    times["build_s"] = sum(o.build_s for o in outcomes)
+
+    status = merged_status([o.status for o in outcomes])
+    stats = {"pairs": len(pairs), "parts": len(parts),
+             "variables": sum(o.variables for o in outcomes), "constraints": sum(o.constraints for o in outcomes)}
+    if interrupt.requested:
+        stats["interrupted"] = True  # stopped by Ctrl-C: the best plan found so far, not proven optimal
+    summary = [o.summary(part) for o, part in zip(outcomes, parts)]
+    if not status.has_plan:
+        return Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats, parts=summary)
+
+    objective = sum(o.objective for o in outcomes) / OBJECTIVE_SCALE
+    bound = sum(o.bound for o in outcomes) / OBJECTIVE_SCALE
+    amounts = np.zeros(len(pairs), dtype="int64")
+    for outcome, part in zip(outcomes, parts):
+        amounts[part.positions] = outcome.amounts
+    held = [o.positions for o in outcomes if o.positions is not None]
+    positions = pd.concat(held, ignore_index=True) if held else None
+    breakdown: dict[str, float] = {}
+    for outcome in outcomes:
+        for name, value in outcome.breakdown.items():
+            breakdown[name] = breakdown.get(name, 0) + value
+    tables = build_tables(batch, pairs, amounts.tolist(), scenario, positions=positions)
+    result = Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats,
+                    objective=objective, best_bound=bound, gap=relative_gap(objective, bound),
+                    tables=tables, terms=objective_terms(batch, tables, scenario),
+                    breakdown={name: value / OBJECTIVE_SCALE for name, value in breakdown.items()},
+                    stages=[stage | {"part": o.index} for o in outcomes for stage in o.stages], parts=summary)
+    started = time.perf_counter()
+    verify_tables(batch, result.tables, result.manifest()).raise_if_any()
+    result.times["verify_s"] = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class PartOutcome:
+    """What solving one part gave: integer objective and bound (in 1/OBJECTIVE_SCALE), amounts, roles."""
+
+    index: int
+    status: Status
+    method: str
+    objective: int = 0
+    bound: int = 0
+    amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    positions: pd.DataFrame | None = None
+    breakdown: dict[str, int] = field(default_factory=dict)
+    stages: list[dict] = field(default_factory=list)
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    variables: int = 0
+    constraints: int = 0
+
+    def summary(self, part: Part) -> dict:
+        """The part's line in run.json."""
+        line = {"part": self.index, "method": self.method, "status": self.status.value, "pairs": len(part.positions),
+                "roles": len(part.batch.roles), "solve_s": round(self.solve_s, 3)}
+        if self.status.has_plan:
+            objective, bound = self.objective / OBJECTIVE_SCALE, self.bound / OBJECTIVE_SCALE
+            line.update(objective=objective, best_bound=bound, gap=relative_gap(objective, bound))
+        return line
+
+
+def merged_status(statuses: list[Status]) -> Status:
+    """The whole is as good as its worst part: one infeasible part makes the batch infeasible."""
+    for status in (Status.MODEL_INVALID, Status.INFEASIBLE, Status.NO_SOLUTION, Status.FEASIBLE):
+        if status in statuses:
+            return status
+    return Status.OPTIMAL
+
+
+def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
+              workers: int, dask: str | None) -> list[PartOutcome]:
+    """Solve every part: here, on local processes, or on Dask; results come back in part order."""
+    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), scenario)
+             for part in parts]
+    if dask:
+        from matcher.distributed import solve_on_dask
+
+        return solve_on_dask(tasks, dask)
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(solve_part_task, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
+    if len(tasks) == 1:
+        return [solve_part(*tasks[0], progress=progress)]
+    outcomes, objective, bound, started = [], 0.0, 0.0, time.perf_counter()
+    for task in tasks:
+        outcomes.append(solve_part(*task))
+        objective += outcomes[-1].objective / OBJECTIVE_SCALE
+        bound += outcomes[-1].bound / OBJECTIVE_SCALE
+        if progress:
+            progress(time.perf_counter() - started, objective, bound)
+    return outcomes
+
+
+def solve_part_task(task: tuple) -> PartOutcome:
+    """`solve_part` for a worker process (a picklable single argument)."""
+    return solve_part(*task)
+
+
+def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
+               progress: Progress | None = None) -> PartOutcome:
+    """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem)."""
+    from matcher.flow import is_transportation, solve_by_flow
+
+    if is_transportation(batch, pairs, scenario):
+        return solve_by_flow(index, batch, pairs, scenario)
+    started = time.perf_counter()
+    try:
+        m = build_model(batch, pairs, scenario)
+    except MemoryError:
+        raise SolverError(f"out of memory while building the model ({len(pairs):,} eligible pairs); "
+                          "split the batch or use a machine with more memory") from None
+    build_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
     limits = scenario.solver
     solver.parameters.max_time_in_seconds = limits.time_limit_s
     solver.parameters.relative_gap_limit = limits.relative_gap
-    solver.parameters.num_workers = limits.workers
+    solver.parameters.num_workers = search_workers(limits.workers)
+    solver.parameters.interleave_search = solver.parameters.num_workers > 1  # deterministic parallel search
     solver.parameters.random_seed = limits.seed
     callback = _ProgressCallback(progress) if progress else None
     stages: list[dict] = []
     if limits.mode == "lexicographic":
         code = solve_in_order(m, solver, scenario, callback, stages)
     else:
-        code = solver.solve(m.model, callback)
-    times["solve_s"] = sum(stage["solve_s"] for stage in stages) + solver.wall_time
-
+        code = run_solver(solver, m.model, callback)
+    if code == cp_model.MODEL_INVALID:
+        raise SolverError(invalid_model_message(m.model))
     status = classify(code, solver)
     if status is Status.OPTIMAL and any(stage["status"] != "optimal" for stage in stages):
         status = Status.FEASIBLE  # a ranked term was held at a value not proven best
-    stats = {"pairs": len(pairs), "variables": len(m.model.proto.variables),
-             "constraints": len(m.model.proto.constraints)}
-    if not status.has_plan:
-        return Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats)
-
-    objective = solver.objective_value / OBJECTIVE_SCALE
-    bound = solver.best_objective_bound / OBJECTIVE_SCALE
-    amounts = [int(solver.value(a)) for a in m.amount]
-    tables = build_tables(batch, pairs, amounts, scenario, positions=chosen_positions(m, solver))
-    result = Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats,
-                    objective=objective, best_bound=bound, gap=relative_gap(objective, bound),
-                    tables=tables, terms=objective_terms(batch, tables, scenario),
-                    breakdown={name: solver.value(expr) / OBJECTIVE_SCALE for name, expr in m.terms.items()},
-                    stages=stages)
-    started = time.perf_counter()
-    verify_tables(batch, result.tables, result.manifest()).raise_if_any()
-    result.times["verify_s"] = time.perf_counter() - started
-    return result
+    outcome = PartOutcome(index, status, "cp-sat", stages=stages, build_s=build_s,
+                          solve_s=sum(stage["solve_s"] for stage in stages) + solver.wall_time,
+                          variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
+    if status.has_plan:
+        outcome.objective = round(solver.objective_value)
+        outcome.bound = round(solver.best_objective_bound)
+        outcome.amounts = np.array([int(solver.value(a)) for a in m.amount], dtype="int64")
+        outcome.positions = chosen_positions(m, solver)
+        outcome.breakdown = {name: int(solver.value(expr)) for name, expr in m.terms.items()}
+    return outcome
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:
@@ -94,10 +222,10 @@ def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, s
         term = m.terms[names[key]]
         m.model.maximize(term)
         solver.parameters.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
-        code = solver.solve(m.model, callback)
+        code = run_solver(solver, m.model, callback)
         stage = {"term": key, "status": classify(code, solver).value, "solve_s": solver.wall_time}
         stages.append(stage)
-        if not classify(code, solver).has_plan:
+        if not classify(code, solver).has_plan or INTERRUPT.requested:
             return code
         best = round(solver.objective_value)
         stage.update(value=best / OBJECTIVE_SCALE, bound=solver.best_objective_bound / OBJECTIVE_SCALE)
@@ -105,7 +233,94 @@ def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, s
         hint_with_solution(m.model, solver)
     m.model.maximize(weighted)
     solver.parameters.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
-    return solver.solve(m.model, callback)
+    return run_solver(solver, m.model, callback)
+
+
+def search_workers(workers: int) -> int:
+    """CP-SAT's search workers: the scenario's count, or every core for 0.
+
+    With more than one, the search is interleaved (CP-SAT's deterministic parallel mode): the same
+    model, seed and worker count give the same plan on any machine, however loaded, as long as the
+    search ends before the wall-clock time limit (see Reproducibility in the README).
+    """
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) while solving: stop every running search and keep the best plan found so far.
+
+    Parts not started yet then stop at their first plan; a second Ctrl-C aborts the run.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.solvers: list[cp_model.CpSolver] = []
+
+    def stop(self, signum, frame) -> None:
+        for solver in list(self.solvers):
+            solver.stop_search()
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+INTERRUPT = _Interrupt()
+
+
+@contextlib.contextmanager
+def stop_on_interrupt():
+    """Route SIGINT to INTERRUPT for the duration (main thread only: Python runs signal handlers there)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == INTERRUPT.stop:
+        yield INTERRUPT
+        return
+    previous = signal.signal(signal.SIGINT, INTERRUPT.stop)
+    INTERRUPT.requested = False
+    try:
+        yield INTERRUPT
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_solver(solver: cp_model.CpSolver, model: cp_model.CpModel, callback) -> int:
+    """`solver.solve`, stoppable by Ctrl-C: the search runs in a helper thread while the main thread waits
+    for signals (CP-SAT's own SIGINT handling would leave matcher unable to tell an interruption apart)."""
+    if threading.current_thread() is not threading.main_thread():
+        return solver.solve(model, callback)
+    solver.parameters.catch_sigint_signal = False
+    answer: dict = {}
+
+    def search() -> None:
+        try:
+            answer["code"] = solver.solve(model, callback)
+        except BaseException as exc:  # handed to the main thread below
+            answer["error"] = exc
+
+    with stop_on_interrupt():
+        if INTERRUPT.requested:
+            solver.parameters.stop_after_first_solution = True
+        INTERRUPT.solvers.append(solver)
+        try:
+            thread = threading.Thread(target=search, name="cp-sat", daemon=True)
+            thread.start()
+            while thread.is_alive():
+                thread.join(0.1)
+        finally:
+            INTERRUPT.solvers.remove(solver)
+    if "error" in answer:
+        if isinstance(answer["error"], MemoryError):
+            raise SolverError("the solver ran out of memory; split the batch or use a machine with more memory")
+        raise answer["error"]
+    return answer["code"]
+
+
+def invalid_model_message(model: cp_model.CpModel) -> str:
+    """Why CP-SAT rejected the model: numbers too large for its 64-bit integers, or a bug in matcher."""
+    reason = model.validate()
+    if "overflow" in reason:
+        return ("the batch's numbers are too large for the solver's 64-bit integers (a quantity, cost or "
+                "priority times a scenario weight); use larger units (thousands of usd, say) or smaller weights")
+    detail = reason.splitlines()[0] if reason else "no reason given"
+    return f"the solver rejected the model (a bug in matcher; please report it): {detail}"
 
 
 def ranked_terms():

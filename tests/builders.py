@@ -55,8 +55,9 @@ def foundation_settings(scenario: matcher.Scenario) -> dict[str, float]:
 
 
 def solve_batch(batch: matcher.Batch, settings: dict | None = None) -> matcher.Result:
-    """Solve a read batch with one seeded worker, only the foundation terms, and `settings` on top."""
-    changes = {"solver.workers": 1, "solver.time_limit_s": 20.0, **foundation_settings(batch.scenario)}
+    """Solve a read batch with CP-SAT (one seeded worker), only the foundation terms, and `settings` on top."""
+    changes = {"solver.workers": 1, "solver.time_limit_s": 20.0, "solver.flow": False,  # rules are the model's
+               **foundation_settings(batch.scenario)}
     return matcher.solve(batch, batch.scenario.with_({**changes, **(settings or {})}))
 
 

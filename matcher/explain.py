@@ -1,0 +1,530 @@
+"""Transparency: why each pairing and role was chosen, why a need is unmet, and what a decision would cost.
+
+- `allocation_reasons` and `labor_reasons`: one short sentence per row, naming the terms that made
+  the row worth it (coverage of a priority need, a floor, home or preferred district, pooling with
+  a complementary partner, a lock, strength in the role's skill).
+- `unmet_cause`: why a need is not fully met: no eligible offer (and which filter ruled each offer
+  out), capacity taken by other needs (named, higher priority first), or a cap, a limit, a conflict
+  or a policy; otherwise the objective's trade-off (travel, cost, chunks).
+- `Explainer`: the answers for one need, partner or district, from a Result or an output folder.
+- `what_if`: re-solve with one more decision and report what it costs in each term and what moves.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from matcher.batch import ROW, Batch
+from matcher.errors import InputError, Problem
+from matcher.scenario import Scenario
+from matcher.schema import ANY_SKILL
+
+FILTERS = ("skill", "window", "reach", "chunk", "legal", "forbid")
+FILTER_WORDS = {"skill": "skill", "window": "dates", "reach": "reach",
+                "chunk": "minimum chunk", "legal": "legal rules", "forbid": "a forbid decision"}
+
+
+# Reasons for allocation rows ------------------------------------------------------------------------------
+
+def allocation_reasons(batch: Batch, allocations: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """One short reason per allocation row: the terms that made the pairing worth it."""
+    if allocations.empty:
+        return pd.Series([], index=allocations.index, dtype=object)
+    needs = batch.needs.set_index("need_id")
+    districts = batch.districts.set_index("district_id")
+    partners = batch.partners.set_index("partner_id")
+    complements = complementary_partners(allocations, scenario)
+    reasons = []
+    for row in allocations.itertuples():
+        need, district = needs.loc[row.need_id], districts.loc[row.district_id]
+        parts = [f"covers {row.share_of_need:.0%} of a priority-{need['priority']:g} need in "
+                 f"{_name(district, row.district_id)} (district priority {district['priority']:g})"]
+        if need["floor"] > 0:
+            parts.append(f"toward its hard floor of {int(need['floor']):,} {need['unit']}")
+        partner = partners.loc[row.partner_id]
+        if row.district_id == partner["home_district"]:
+            parts.append("partner's home district")
+        elif row.district_id in partner["preferred_districts"]:
+            parts.append(f"a preferred district of the partner, {row.distance_km:.0f} km away")
+        elif row.resource != "money":
+            parts.append(f"{row.distance_km:.0f} km from the partner's home")
+        for other, resource in complements.get((row.district_id, row.partner_id, row.resource), []):
+            parts.append(f"pairs with {_partner_name(partners, other)}'s {resource.replace('_', ' ')}")
+        if row.cost_usd > 0:
+            parts.append(f"costs ${row.cost_usd:,.0f}")
+        decision = getattr(row, "decision", None)
+        if isinstance(decision, str) and decision:
+            parts.append(f"agreed: {decision}")
+        reasons.append("; ".join(parts))
+    return pd.Series(reasons, index=allocations.index, dtype=object)
+
+
+def complementary_partners(allocations: pd.DataFrame, scenario: Scenario) -> dict:
+    """(district, partner, resource) -> [(other partner, its complementary resource)] under pooling.pairs."""
+    found: dict[tuple, list] = {}
+    for district, here in allocations.groupby("district_id", sort=True):
+        brings = here.groupby("resource")["partner_id"].agg(lambda p: sorted(set(p)))
+        for first, second in scenario.pooling.pairs:
+            for mine, theirs in ((first, second), (second, first)):
+                for partner in brings.get(mine, []):
+                    for other in brings.get(theirs, []):
+                        if other != partner:
+                            found.setdefault((district, partner, mine), []).append((other, theirs))
+    return found
+
+
+def labor_reasons(batch: Batch, labor: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """One short reason per labor.csv row: strength, how it ranks among the candidates, hours, locks."""
+    from matcher.labor import role_candidates, role_decisions
+
+    if labor is None or labor.empty:
+        return pd.Series([], dtype=object)
+    candidates = role_candidates(batch, scenario)
+    roles = batch.roles.set_index("role_id")
+    partners = batch.partners.set_index("partner_id")
+    locked = role_decisions(batch, "lock")
+    locks = dict(zip(zip(locked["role_id"], locked["partner_id"]), locked[ROW]))
+    reasons = []
+    for row in labor.itertuples():
+        role = roles.loc[row.role_id]
+        if row.position == "vacant":
+            reasons.append("optional role left empty: no candidate could lead it within their hours, or its "
+                           "strength was not worth their time")
+            continue
+        pool = candidates[candidates["role_id"] == row.role_id]
+        pool = pool[pool["can_lead"] if row.position == "lead" else pool["can_support"]]
+        stronger = int((pool["strength"] > row.strength).sum())
+        rank = ("the strongest" if stronger == 0 else
+                f"{stronger} stronger candidate(s) were needed elsewhere or cost more hours")
+        capacity = partners.at[row.partner_id, "role_hours"]
+        parts = [f"{row.position}: strength {row.strength:g}/10 in {role['skill']} ({rank}; {len(pool)} could "
+                 f"{row.position})", f"{row.hours:g} of its {capacity:g} role hours a week"]
+        if not pd.isna(role["district_id"]) and partners.at[row.partner_id, "home_district"] == role["district_id"]:
+            parts.append("based in the role's district")
+        if (row.role_id, row.partner_id) in locks and row.position == "lead":
+            parts.append(f"agreed: lock (decisions.csv row {locks[(row.role_id, row.partner_id)]})")
+        reasons.append("; ".join(parts))
+    return pd.Series(reasons, index=labor.index, dtype=object)
+
+
+def with_reasons(batch: Batch, tables: dict[str, pd.DataFrame], scenario: Scenario) -> dict[str, pd.DataFrame]:
+    """The tables with their reason columns filled: allocations.reason and labor.reason."""
+    tables = dict(tables)
+    if "allocations" in tables and len(tables["allocations"]):
+        tables["allocations"] = tables["allocations"].assign(
+            reason=allocation_reasons(batch, tables["allocations"], scenario))
+    labor = tables.get("labor")
+    if labor is not None:
+        tables["labor"] = labor.assign(reason=labor_reasons(batch, labor, scenario) if len(labor) else
+                                       pd.Series([], dtype=object))
+    return tables
+
+
+# Causes of unmet needs ------------------------------------------------------------------------------------
+
+class UnmetCauses:
+    """Why needs are not fully met, for one plan: built once, asked per need."""
+
+    def __init__(self, batch: Batch, pairs: pd.DataFrame, allocations: pd.DataFrame, scenario: Scenario | None = None):
+        self.batch, self.pairs, self.allocations = batch, pairs, allocations
+        self.scenario = scenario or batch.scenario
+        self.offers = batch.offers.set_index("offer_id")
+        self.needs = batch.needs.set_index("need_id")
+        self.partners = batch.partners.set_index("partner_id")
+        district_priority = batch.districts.set_index("district_id")["priority"]
+        self.weight = (batch.needs.set_index("need_id")["priority"]
+                       * batch.needs.set_index("need_id")["district_id"].map(district_priority))
+        self.eligible = pairs.groupby("need_id")["offer_id"].agg(list)
+        self.used = allocations.groupby("offer_id")["quantity"].sum()
+        self.takers = allocations.groupby("offer_id")["need_id"].agg(lambda n: sorted(set(n)))
+        self.present = set(zip(allocations["partner_id"], allocations["district_id"]))
+        self.served = allocations.groupby("partner_id")["district_id"].agg(lambda d: set(d))
+        self._ruled_out = None
+
+    def cause(self, need_id: str) -> str:
+        candidates = self.eligible.get(need_id, [])
+        if not candidates:
+            return self.no_eligible_offer(need_id)
+        spare = [o for o in candidates if self.spare(o) > 0]
+        if not spare:
+            return self.capacity_used(need_id, candidates)
+        blocked = [b for b in (self.blocked(need_id, o) for o in spare) if b]
+        if len(blocked) == len(spare):
+            return "blocked: " + "; ".join(dict.fromkeys(blocked))
+        free = [o for o, b in zip(spare, (self.blocked(need_id, o) for o in spare)) if not b]
+        return (f"{len(free)} eligible offer(s) ({', '.join(free[:5])}) have spare capacity, but their minimum "
+                "chunk, whole-offer size, travel or cost outweigh the coverage they would add")
+
+    def spare(self, offer_id: str) -> int:
+        used = int(self.used.get(offer_id, 0))
+        if not self.offers.at[offer_id, "divisible"]:
+            return 0 if used else int(self.offers.at[offer_id, "quantity"])
+        return int(self.offers.at[offer_id, "quantity"]) - used
+
+    def capacity_used(self, need_id: str, candidates: list[str]) -> str:
+        mine = self.weight.get(need_id, 0.0)
+        others = sorted({n for o in candidates for n in self.takers.get(o, []) if n != need_id},
+                        key=lambda n: (-self.weight.get(n, 0.0), n))
+        higher = [n for n in others if self.weight.get(n, 0.0) > mine]
+        rest = [n for n in others if self.weight.get(n, 0.0) <= mine]
+        text = f"capacity used: all {len(candidates)} eligible offer(s) ({_listed(candidates)}) are used up"
+        if not others:
+            return text + ", all of them on this need"
+        if higher:
+            text += f"; higher-priority: {_listed([f'{n} ({self.weight[n]:g})' for n in higher])}"
+        if rest:
+            text += (f"; same or lower priority (coverage's diminishing returns spread it): "
+                     f"{_listed(rest)}")
+        return text + f"; this need's priority is {mine:g} (need × district)"
+
+    def blocked(self, need_id: str, offer_id: str) -> str | None:
+        """A cap, limit, conflict or policy that keeps this offer's partner from giving more to this need."""
+        need = self.needs.loc[need_id]
+        partner_id = self.offers.at[offer_id, "partner_id"]
+        district = need["district_id"]
+        for c in self.batch.conflicts[self.batch.conflicts["scope"].isin(["district", "coalition"])].itertuples():
+            other = c.partner_b if c.partner_a == partner_id else c.partner_a if c.partner_b == partner_id else None
+            if other is not None and (other, district) in self.present:
+                return (f"conflict: {partner_id} and {other} never share a district, and {other} works in {district} "
+                        f"(conflicts.csv row {getattr(c, ROW)})")
+        limit = self.partners.at[partner_id, "max_districts"]
+        served = self.served.get(partner_id, set())
+        if not pd.isna(limit) and district not in served and len(served) >= int(limit):
+            return (f"district limit: {partner_id} already works in {len(served)} district(s), its max_districts "
+                    f"(partners.csv row {self.partners.at[partner_id, ROW]})")
+        cap = self.legal_cap_reached(partner_id, district)
+        if cap:
+            return cap
+        return None
+
+    def legal_cap_reached(self, partner_id: str, district: str) -> str | None:
+        candidate = self.batch.districts.set_index("district_id").at[district, "candidate"]
+        kind = self.partners.at[partner_id, "kind"]
+        cap = self.scenario.legal.caps_usd.get(kind)
+        if pd.isna(candidate) or cap is None:
+            return None
+        mine = self.pairs[(self.pairs["partner_id"] == partner_id) & (self.pairs["candidate"] == candidate)]
+        value = mine.set_index(["offer_id", "need_id"])["contribution_per_unit"]
+        given = sum(q * value.get((o, n), 0.0) for o, n, q in zip(self.allocations["offer_id"],
+                                                                  self.allocations["need_id"],
+                                                                  self.allocations["quantity"]))
+        unit = value.max() if len(value) else 0.0
+        if unit > 0 and given + unit > cap:
+            return (f"legal cap: {partner_id} (a {kind}) has given candidate {candidate} ${given:,.0f} of its "
+                    f"${cap:,.0f} limit (legal.caps_usd.{kind})")
+        return None
+
+    def no_eligible_offer(self, need_id: str) -> str:
+        counts = self.ruled_out().get(need_id, Counter())
+        need = self.needs.loc[need_id]
+        total = sum(counts.values())
+        if total == 0:
+            return f"no eligible offer: no partner offers {need['resource'].replace('_', ' ')} (resource)"
+        by = ", ".join(f"{counts[f]} ruled out by {FILTER_WORDS[f]}" for f in FILTERS if counts.get(f))
+        return f"no eligible offer: of {total} {need['resource'].replace('_', ' ')} offer(s), {by}"
+
+    def ruled_out(self) -> dict[str, Counter]:
+        """Per need, how many offers each filter ruled out (each offer counted at the first filter it fails)."""
+        if self._ruled_out is None:
+            lacking = [n for n in self.batch.needs["need_id"] if n not in self.eligible.index]
+            self._ruled_out = ruled_out(self.batch, self.scenario, lacking)
+        return self._ruled_out
+
+
+def ruled_out(batch: Batch, scenario: Scenario | None = None, need_ids: list[str] | None = None) -> dict[str, Counter]:
+    """Per need, a count of its resource's offers per first failing eligibility filter (skill, window, reach…)."""
+    from matcher.candidates import (contribution_per_unit, forbidden, legally_allowed, offers_by_district,
+                                    skills_match, windows_overlap)
+    from matcher.geography import Geography
+
+    scenario = scenario or batch.scenario
+    offers = batch.offers.merge(batch.partners[["partner_id", "home_district", "kind", "independent"]],
+                                on="partner_id", how="left")
+    offers["contribution_per_unit"] = contribution_per_unit(offers)
+    geography = Geography(batch.districts, batch.scenario.travel.km_per_hop)
+    reach = set(zip(*offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].T.values))
+    needs = batch.needs if need_ids is None else batch.needs[batch.needs["need_id"].isin(need_ids)]
+    needs = needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill", "resource": "need_resource"})
+    needs = needs.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left")
+    frame = needs[["need_id", "district_id", "need_resource", "need_skill", "need_quantity", "needed_from",
+                   "needed_to", "candidate"]].merge(offers, left_on="need_resource", right_on="resource")
+    fails = pd.Series(None, index=frame.index, dtype=object)
+    upper = frame[["quantity", "need_quantity"]].min(axis=1)
+    checks = {
+        "skill": skills_match(frame["skill"], frame["need_skill"]),
+        "window": windows_overlap(frame["available_from"], frame["available_to"], frame["needed_from"],
+                                  frame["needed_to"]),
+        "reach": pd.Series([k in reach for k in zip(frame["offer_id"], frame["district_id"])], index=frame.index),
+        "chunk": ~frame["divisible"].astype(bool) | (frame["min_chunk"] <= upper),
+        "legal": legally_allowed(frame, scenario),
+        "forbid": ~forbidden(frame, batch.decisions),
+    }
+    for name in reversed(FILTERS):  # the first failing filter wins: fill from the last one back
+        fails = fails.mask(~checks[name].to_numpy(), name)
+    frame["fails"] = fails
+    return {need: Counter(group.dropna()) for need, group in frame.groupby("need_id")["fails"]}
+
+
+# Answers for a person --------------------------------------------------------------------------------------
+
+@dataclass
+class Explainer:
+    """A plan (its tables and manifest) with the batch it came from, asked about one row at a time."""
+
+    batch: Batch
+    scenario: Scenario
+    tables: dict[str, pd.DataFrame]
+    manifest: dict
+
+    @classmethod
+    def from_result(cls, result) -> Explainer:
+        result.raise_for_status()
+        return cls(result.batch, result.scenario, result.tables, result.manifest())
+
+    @classmethod
+    def from_folder(cls, out: str | Path, batch: Batch | str | Path | None = None) -> Explainer:
+        tables, manifest = read_run(out)
+        if batch is None:
+            batch = manifest.get("batch")
+            if not batch:
+                raise InputError([Problem(str(Path(out) / "run.json"), None, "batch",
+                                          "does not say which batch folder the run solved; pass --batch")])
+        if not isinstance(batch, Batch):
+            from matcher.batch import read_batch
+
+            batch = read_batch(batch)
+        scenario = Scenario.from_dict(manifest["scenario"], source="run.json")
+        return cls(batch, scenario, tables, manifest)
+
+    def text(self, need: str | None = None, partner: str | None = None, district: str | None = None) -> str:
+        asked = [x for x in (need, partner, district) if x]
+        if len(asked) != 1:
+            raise ValueError("ask about exactly one of need, partner, district")
+        if need:
+            return self.need(need)
+        if partner:
+            return self.partner(partner)
+        return self.district(district)
+
+    def _check(self, table: pd.DataFrame, column: str, value: str, file: str) -> None:
+        if value not in set(table[column]):
+            raise InputError([Problem(file, None, column, f"'{value}' is not a {column} in {file}")])
+
+    def need(self, need_id: str) -> str:
+        self._check(self.batch.needs, "need_id", need_id, "needs.csv")
+        need = self.batch.needs.set_index("need_id").loc[need_id]
+        allocations = self.tables["allocations"]
+        mine = allocations[allocations["need_id"] == need_id]
+        got = int(mine["quantity"].sum())
+        skill = "" if need["skill"] == ANY_SKILL else f" ({need['skill']})"
+        lines = [f"Need {need_id}: {need['resource'].replace('_', ' ')}{skill} in {need['district_id']}, "
+                 f"priority {need['priority']:g}" + (f", hard floor {int(need['floor'])}" if need["floor"] else "")
+                 + f": needs {int(need['quantity']):,} {need['unit']}, gets {got:,} ({got / need['quantity']:.0%})."]
+        for row in mine.itertuples():
+            lines.append(f"  - {row.quantity:,} {row.unit} from {row.partner_id} (offer {row.offer_id}): {row.reason}")
+        unmet = self.tables["unmet"]
+        reason = unmet.loc[unmet["need_id"] == need_id, "reason"]
+        if len(reason):
+            lines.append(f"Not fully met: {reason.iloc[0]}")
+        return "\n".join(lines)
+
+    def partner(self, partner_id: str) -> str:
+        self._check(self.batch.partners, "partner_id", partner_id, "partners.csv")
+        p = self.batch.partners.set_index("partner_id").loc[partner_id]
+        allocations = self.tables["allocations"]
+        mine = allocations[allocations["partner_id"] == partner_id]
+        name = p["name"] if isinstance(p["name"], str) else partner_id
+        lines = [f"Partner {partner_id} ({name}, {p['kind']}, home {p['home_district']}): "
+                 f"gives to {mine['need_id'].nunique()} need(s) in {mine['district_id'].nunique()} district(s)."]
+        for row in mine.itertuples():
+            lines.append(f"  - offer {row.offer_id}: {row.quantity:,} {row.unit} to {row.need_id} "
+                         f"({row.district_id}): {row.reason}")
+        offers = self.batch.offers[self.batch.offers["partner_id"] == partner_id]
+        unused = offers[~offers["offer_id"].isin(mine["offer_id"])]
+        for offer in unused.itertuples():
+            lines.append(f"  - offer {offer.offer_id} ({offer.resource}, {offer.quantity:,} {offer.unit}) is not used")
+        labor = self.tables.get("labor")
+        if labor is not None and len(labor):
+            for row in labor[labor["partner_id"] == partner_id].itertuples():
+                reason = getattr(row, "reason", "")
+                lines.append(f"  - role {row.role_id}: {row.position}, {row.hours:g} h/week" +
+                             (f": {reason}" if isinstance(reason, str) and reason else ""))
+        return "\n".join(lines)
+
+    def district(self, district_id: str) -> str:
+        self._check(self.batch.districts, "district_id", district_id, "districts.csv")
+        summary = self.tables["districts_summary"].set_index("district_id").loc[district_id]
+        lines = [f"District {district_id} ({summary['name']}, priority {summary['priority']:g}): coverage "
+                 f"{summary['coverage']:.3f} of {summary['coverage_possible']:.3f} possible; "
+                 f"{int(summary['needs_fully_met'])} of {int(summary['needs'])} needs fully met."]
+        allocations = self.tables["allocations"]
+        here = allocations[allocations["district_id"] == district_id]
+        for partner_id, rows in here.groupby("partner_id", sort=True):
+            brings = "; ".join(f"{q:,} {u} to {n}" for q, u, n in zip(rows["quantity"], rows["unit"], rows["need_id"]))
+            lines.append(f"  - {partner_id} brings {brings}")
+        unmet = self.tables["unmet"]
+        for row in unmet[unmet["district_id"] == district_id].itertuples():
+            lines.append(f"  - {row.need_id} short by {row.shortfall} ({row.resource}): {row.reason}")
+        labor = self.tables.get("labor")
+        if labor is not None and len(labor):
+            for row in labor[labor["district_id"] == district_id].itertuples():
+                lines.append(f"  - role {row.role_id}: {row.partner_id} ({row.position})")
+        return "\n".join(lines)
+
+
+def read_run(out: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    """An output folder's tables and run.json."""
+    out = Path(out)
+    manifest_path = out / "run.json"
+    if not manifest_path.exists():
+        raise InputError([Problem(str(out), None, None, "is not a matcher output folder (no run.json)")])
+    ids = {c: str for c in ("offer_id", "partner_id", "need_id", "district_id", "role_id")}
+    tables = {}
+    for name in ("allocations", "labor", "teams", "unmet", "partners_summary", "districts_summary"):
+        path = out / f"{name}.csv"
+        if path.exists():
+            tables[name] = pd.read_csv(path, dtype=ids, keep_default_na=False, na_values=[""])
+    return tables, json.loads(manifest_path.read_text())
+
+
+# What-if ----------------------------------------------------------------------------------------------------
+
+WHAT_IF = re.compile(r"^\s*(lock|forbid|lead)\s+(\S+?)\s*->\s*([^\s=]+)\s*(?:=\s*(\d+))?\s*$", re.IGNORECASE)
+
+
+def parse_decision(text: str, batch: Batch) -> dict:
+    """`lock O12->N7[=300]`, `forbid O12->N7`, `forbid P3->D2`, `lead P3->R2` as a decisions.csv row."""
+    match = WHAT_IF.match(text)
+    if not match:
+        raise InputError([Problem("--what-if", None, None, f"'{text}' is not a decision; write e.g. 'lock O12->N7', "
+                                  "'lock O12->N7=300', 'forbid P3->D2' or 'lead P3->R2'")])
+    action, first, second, quantity = match.groups()
+    action = action.lower()
+    kinds = {"offer_id": batch.offers["offer_id"], "partner_id": batch.partners["partner_id"],
+             "need_id": batch.needs["need_id"], "district_id": batch.districts["district_id"],
+             "role_id": batch.roles["role_id"]}
+    row: dict = {"action": "lock" if action == "lead" else action}
+    for value in (first, second):
+        kind = next((k for k, ids in kinds.items() if value in set(ids)), None)
+        if kind is None:
+            raise InputError([Problem("--what-if", None, None, f"'{value}' is not an offer, partner, need, district "
+                                      "or role id of this batch")])
+        row[kind] = value
+    if action == "lead" and not {"partner_id", "role_id"} <= row.keys():
+        raise InputError([Problem("--what-if", None, None, "'lead' takes a partner and a role: 'lead P3->R2'")])
+    if quantity:
+        row["quantity"] = int(quantity)
+    return row
+
+
+def with_decision(batch: Batch, decision: dict) -> Batch:
+    """The batch with one more decisions.csv row (marked as a what-if)."""
+    decisions = batch.decisions
+    row = {column: None for column in decisions.columns}
+    row.update(decision, note="what-if", agreed_by="what-if")
+    row[ROW] = int(decisions[ROW].max()) + 1 if len(decisions) else 2
+    added = pd.DataFrame([row]).astype({c: t for c, t in decisions.dtypes.items() if c in row}, errors="ignore")
+    merged = pd.concat([decisions, added], ignore_index=True) if len(decisions) else added
+    return replace(batch, decisions=merged.astype(decisions.dtypes.to_dict()))
+
+
+@dataclass
+class WhatIf:
+    """What one decision costs: each term before and after, and the pairings and roles that move."""
+
+    decision: str
+    status: str
+    terms: pd.DataFrame  # term, before, after, change (in the term's unit), points (objective change)
+    diff: object | None = None  # matcher.diff.RunDiff, when the decision leaves a plan
+    infeasibility: object | None = None  # matcher.infeasibility.Infeasibility, when it does not
+    base_status: str = "optimal"  # the status of the run the decision is priced against
+
+    def __str__(self) -> str:
+        if self.infeasibility is not None:
+            return f"What if {self.decision}: no plan can hold it.\n{self.infeasibility}"
+        lines = [f"What if {self.decision}: the plan is {self.status}."]
+        if self.base_status != "optimal" or self.status != "optimal":
+            lines.append(f"(The run compared against is {self.base_status}; a plan not proven optimal can differ "
+                         "by more than the decision's own price.)")
+        lines.append("Cost in each term (after − before; points are objective points):")
+        for row in self.terms.itertuples():
+            if abs(row.change) > 1e-9 or abs(row.points) > 1e-9:
+                lines.append(f"  - {row.term}: {row.before:,.4g} → {row.after:,.4g} {row.unit} "
+                             f"({row.points:+.4f} points)")
+        total = self.terms["points"].sum()
+        lines.append(f"  = {total:+.4f} points in all" if len(self.terms) else "  (no terms)")
+        if self.diff is not None:
+            lines.append(self.diff.text(title="What moves"))
+        return "\n".join(lines)
+
+
+def what_if(out: str | Path, decision: str, batch: Batch | str | Path | None = None,
+            scenario: Scenario | None = None) -> WhatIf:
+    """Re-solve the run in `out` with one more decision; report its price per term and what moves."""
+    from matcher.diff import diff_runs
+    from matcher.solve import solve
+
+    base = Explainer.from_folder(out, batch)
+    scenario = scenario or base.scenario
+    row = parse_decision(decision, base.batch)
+    if row["action"] == "lock" and "role_id" in row:
+        cannot = cannot_lead(base.batch, scenario, row["partner_id"], row["role_id"])
+        if cannot:
+            raise InputError([Problem("--what-if", None, None, cannot)])
+    changed = with_decision(base.batch, row)
+    result = solve(changed, scenario)
+    if not result.status.has_plan:
+        from matcher.infeasibility import explain_infeasibility
+
+        return WhatIf(decision, result.status.value, pd.DataFrame(), infeasibility=explain_infeasibility(
+            changed, scenario))
+    before, after = base.manifest.get("terms", {}), result.terms
+    rows = []
+    for term in after:
+        b, a = before.get(term, {}), after[term]
+        rows.append({"term": term, "unit": a.get("unit", ""), "before": b.get("value", 0.0), "after": a["value"],
+                     "change": a["value"] - b.get("value", 0.0),
+                     "points": a["contribution"] - b.get("contribution", 0.0)})
+    return WhatIf(decision, result.status.value, pd.DataFrame(rows), diff=diff_runs(out, result),
+                  base_status=base.manifest.get("status", "optimal"))
+
+
+def cannot_lead(batch: Batch, scenario: Scenario, partner_id: str, role_id: str) -> str | None:
+    """Why a partner can never lead a role (no rating, too weak, too few hours, forbidden), or None if it can."""
+    from matcher.labor import role_candidates, role_strengths
+
+    candidates = role_candidates(batch, scenario)
+    row = candidates[(candidates["role_id"] == role_id) & (candidates["partner_id"] == partner_id)]
+    if len(row) and bool(row["can_lead"].iloc[0]):
+        return None
+    role = batch.roles.set_index("role_id").loc[role_id]
+    partner = batch.partners.set_index("partner_id").loc[partner_id]
+    rated = role_strengths(batch)
+    rated = rated[(rated["role_id"] == role_id) & (rated["partner_id"] == partner_id)]
+    why = f"{partner_id} cannot lead {role_id}: "
+    if rated.empty or rated["strength"].iloc[0] <= 0:
+        return why + f"capabilities.csv gives it no strength in {role['skill']} or for {role_id}"
+    if rated["strength"].iloc[0] < scenario.labor.min_lead_strength:
+        return why + f"its strength {rated['strength'].iloc[0]:g} is below labor.min_lead_strength"
+    if rated["hours"].iloc[0] > partner["role_hours"]:
+        return why + (f"the role takes {rated['hours'].iloc[0]:g} h a week and it gives roles "
+                      f"{partner['role_hours']:g} (partners.csv role_hours)")
+    return why + "a forbid decision, or the lead-presence rule, rules it out"
+
+
+def _name(row: pd.Series, fallback: str) -> str:
+    return row["name"] if isinstance(row.get("name"), str) and row["name"] else fallback
+
+
+def _partner_name(partners: pd.DataFrame, partner_id: str) -> str:
+    name = partners.at[partner_id, "name"]
+    return f"{name} ({partner_id})" if isinstance(name, str) and name else partner_id
+
+
+def _listed(items: list[str], most: int = 5) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")

@@ -1,0 +1,98 @@
+"""Decomposition, the min-cost-flow path, and parallel runs give the plans the single model gives."""
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+
+import matcher
+from tests.builders import build, solve_batch
+
+
+def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = False) -> matcher.Batch:
+    """Districts in pairs far apart; partners reach home or next door, so each pair is its own part."""
+    rng = random.Random(seed)
+    districts, partners, offers, needs = [], [], [], []
+    for c in range(clusters):
+        a, b = f"D{c}a", f"D{c}b"
+        districts += [{"district_id": a, "priority": rng.choice([1, 2]), "neighbors": b, "lat": 40 + c, "lon": -90},
+                      {"district_id": b, "priority": 1, "neighbors": a, "lat": 40.1 + c, "lon": -90}]
+        for p in range(2):
+            partner = f"P{c}{p}"
+            partners.append({"partner_id": partner, "home_district": rng.choice([a, b])})
+            for k in range(2):
+                offers.append({"offer_id": f"O{c}{p}{k}", "partner_id": partner, "resource": "volunteers",
+                               "quantity": rng.randint(2, 9), "reach": "adjacent",
+                               "min_chunk": 1 if transport else rng.choice([1, 2]),
+                               "cost_per_unit": rng.choice([0, 0, 1])})
+        for n in range(3):
+            needs.append({"need_id": f"N{c}{n}", "district_id": rng.choice([a, b]), "resource": "volunteers",
+                          "quantity": rng.randint(3, 11), "priority": rng.choice([1, 2, 3])})
+    return build(folder, districts=districts, partners=partners, offers=offers, needs=needs)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed):
+    batch = clustered_batch(tmp_path, seed)
+    whole = solve_batch(batch, {"solver.decompose": False, "solver.flow": False})
+    split = solve_batch(batch, {"solver.decompose": True, "solver.flow": False})
+    assert whole.status is split.status is matcher.Status.OPTIMAL
+    assert len(split.parts) == 3 and len(whole.parts) == 1
+    assert split.objective == pytest.approx(whole.objective, abs=1e-7)
+    assert split.coverage == pytest.approx(whole.coverage, abs=1e-6)
+
+
+def test_a_rule_that_reads_a_partner_whole_keeps_its_offers_in_one_part(tmp_path):
+    batch = clustered_batch(tmp_path, 0)
+    partner = batch.partners["partner_id"].iloc[0]
+    limited = batch.partners.assign(max_districts=[1 if p == partner else None for p in batch.partners["partner_id"]])
+    from matcher.candidates import eligible_pairs
+    from matcher.decompose import find_parts, partners_read_whole
+    batch.partners = limited.astype({"max_districts": "Int64"})
+    assert partner in partners_read_whole(batch, batch.scenario)
+    parts = find_parts(batch, eligible_pairs(batch), batch.scenario)
+    holding = [p for p in parts if partner in set(p.batch.offers["partner_id"])]
+    assert len(holding) == 1
+
+
+def test_terms_that_compare_every_partner_keep_the_batch_whole(tmp_path):
+    result = solve_batch(clustered_batch(tmp_path, 1), {"weights.fairness": 1.0})
+    assert len(result.parts) == 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_cost_flow_gives_the_cp_sat_objective_on_transportation_batches(tmp_path, seed):
+    batch = clustered_batch(tmp_path, seed, transport=True)
+    settings = {"weights.travel": 0.0}
+    by_flow = solve_batch(batch, {**settings, "solver.flow": True})
+    by_cp_sat = solve_batch(batch, {**settings, "solver.flow": False})
+    assert {p["method"] for p in by_flow.parts} == {"min-cost-flow"}
+    assert {p["method"] for p in by_cp_sat.parts} == {"cp-sat"}
+    assert by_flow.status is by_cp_sat.status is matcher.Status.OPTIMAL
+    # Both are exact; per-unit gains are rounded to 1e-8 of a point in the flow, per need to 1e-4 in CP-SAT.
+    assert by_flow.coverage == pytest.approx(by_cp_sat.coverage, abs=1e-3)
+    assert by_flow.objective == pytest.approx(by_cp_sat.objective, abs=1e-3)
+
+
+def test_a_part_with_a_rule_beyond_transportation_goes_to_cp_sat(tmp_path):
+    batch = clustered_batch(tmp_path, 2, transport=False)  # some offers have a minimum chunk of 2
+    methods = {p["method"] for p in solve_batch(batch, {"weights.travel": 0.0}).parts}
+    assert "cp-sat" in methods
+
+
+def written_bytes(result: matcher.Result, folder) -> dict[str, bytes]:
+    result.write(folder)
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix == ".csv"}
+
+
+def test_local_processes_and_dask_write_the_same_files_as_one_process(tmp_path):
+    batch = clustered_batch(tmp_path / "batch", 3)
+    scenario = batch.scenario.with_({"solver.workers": 1, "solver.seed": 3})
+    single = written_bytes(matcher.solve(batch, scenario), tmp_path / "one")
+    processes = written_bytes(matcher.solve(batch, scenario, workers=2), tmp_path / "two")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # distributed warns about ports and cleanup timing on busy machines
+        on_dask = written_bytes(matcher.solve(batch, scenario, dask="local"), tmp_path / "dask")
+    assert single == processes == on_dask
+    assert len(single) >= 5
