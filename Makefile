@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out/sample
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/python -m flake8 matcher tests benchmarks
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium for the report's browser test (no browser download); done once per machine.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "warning: could not install Debian's chromium; the report's browser test will be skipped"
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks

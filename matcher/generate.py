@@ -17,17 +17,19 @@ How the structure is made (the rates are the constants below):
   clipped to [0.4, 1] (individuals Beta(8, 1.5)): plans should expect no-shows.
 - Offers: how many per partner is heavy-tailed (lognormal partner sizes); quantities are lognormal.
   Volunteers and offices are local (home, adjacent, a few within a short radius); money and
-  expertise reach further (listed districts of the region, a large radius, a few `any`). Wide reach
-  is capped in absolute numbers (a national coalition's wide offers come from a few national
-  organisations), which keeps eligible pairs growing linearly with the batch.
+  expertise reach further (20% adjacent, 35% listed districts of the region, 15% a 60–250 km
+  radius, 1% `any`, only from big organisations). Wide reach is capped in absolute numbers (at
+  most MAX_ANY_REACH `any` and MAX_RADIUS_REACH radius offers: a national coalition's wide offers
+  come from a few national organisations), which keeps eligible pairs growing about linearly.
 - Needs: every district has some, the rest 70% by district priority, 30% where partners live;
-  quantities are scaled per region and resource so that demand is
-  about 1.5× supply for volunteers, 1.4× for expertise, 1.3× for offices and 1.0× for money.
+  quantities are scaled per region and resource so that demand is about 1.5× supply for
+  volunteers, 1.4× for expertise, 1.3× for offices (at most 12 desks a need) and 1.0× for money.
 - Roles: per district field (canvassing), phone bank and events leads (2–10 hours, 0–2
   supporters), plus campaign-wide legal, data, comms, fundraising and digital roles (per region
   when there are several regions).
 - Conflicts: about 1 per 100 partners, within a region; scope 70% district, 20% role, 10% coalition.
-- Decisions: about 1 lock per 500 offers and 1 forbid (of a money offer in a district) per 500 offers.
+- Decisions: about 1 lock per 500 offers (at least one; half with an agreed quantity) and 1 forbid
+  (a money offer kept out of a district of its region) per 500 offers (at least one).
 
 Feasibility, by construction, for every hard rule of matcher:
 
@@ -43,8 +45,9 @@ Feasibility, by construction, for every hard rule of matcher:
   kind as a lock's (home reach, no window, such a partner, not locked) can cover alone: the floor is
   at most 35% of that offer (so it holds at any reliability ≥ 0.4, the lowest generated) and half the
   need, and never below the offer's minimum chunk. Locked needs carry no floor.
-- Forbids name money offers only, never a locked pair; limits, caps and conflicts are upper bounds
-  that an empty plan meets.
+- Forbids name money offers only, never a locked or floor-covering offer; every other limit, cap
+  and conflict is an upper bound that an empty plan meets. The scenario's policies (benefit,
+  dependence, resilience) stay off; switching them to "hard" voids this guarantee.
 """
 from __future__ import annotations
 

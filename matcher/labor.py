@@ -250,11 +250,17 @@ def role_held(m: AllocationModel) -> cp_model.LinearExpr:
     weight = m.scenario.labor.role_held
     if weight == 0:
         return cp_model.LinearExpr.constant(0)
-    for partner_id, positions in candidates_by(m, "partner_id").items():
-        holds = m.model.new_bool_var(f"holds_role[{partner_id}]")
-        m.model.add(holds <= sum(held(m, i) for i in positions))
-        m.holds_role[partner_id] = holds
-    return scaled(weight) * sum(m.holds_role.values(), cp_model.LinearExpr.constant(0))
+    return scaled(weight) * sum(holds_role(m).values(), cp_model.LinearExpr.constant(0))
+
+
+def holds_role(m: AllocationModel) -> dict:
+    """Per role candidate partner, a 0/1 variable that can be 1 only when it leads or supports a role."""
+    if not m.holds_role and m.roles is not None:
+        for partner_id, positions in candidates_by(m, "partner_id").items():
+            holds = m.model.new_bool_var(f"holds_role[{partner_id}]")
+            m.model.add(holds <= sum(held(m, i) for i in positions))
+            m.holds_role[partner_id] = holds
+    return m.holds_role
 
 
 def add_lead_hint(m: AllocationModel) -> None:

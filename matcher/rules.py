@@ -179,12 +179,15 @@ RESILIENCE_SCALE = 1_000  # resilience_share is taken to three decimals
 
 def benefit_indicators(m: AllocationModel) -> dict:
     """Per partner that could benefit, a 0/1 variable: it serves a preferred district or holds a role."""
+    from matcher.labor import holds_role
+
     indicators = {}
+    roles_held = holds_role(m)
     for partner, preferred in zip(m.batch.partners["partner_id"], m.batch.partners["preferred_districts"]):
         present = [m.presence(partner, d) for d in preferred]
         present = [x for x in present if not isinstance(x, int)]
-        if partner in m.holds_role:
-            present.append(m.holds_role[partner])
+        if partner in roles_held:
+            present.append(roles_held[partner])
         if present:
             served = m.model.new_bool_var(f"benefit[{partner}]")
             m.model.add_max_equality(served, present)

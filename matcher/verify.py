@@ -169,7 +169,7 @@ def verify_tables(batch: Batch, tables: dict[str, pd.DataFrame], manifest: dict)
                                    f"{need.need_id} gets {got:g}, below its floor of {need.floor}"))
     found += _check_unmet(tables["unmet"], needs, received)
     found += _check_manifest(manifest, batch, needs, received)
-    found += verify_coalition_rules(batch, allocations, manifest["scenario"])
+    found += verify_coalition_rules(batch, allocations, manifest["scenario"], tables.get("labor"))
     if "labor" in tables or len(batch.roles):
         found += verify_labor(batch, tables.get("labor"), allocations, manifest["scenario"]["labor"])
     return Report(found, CHECKS + COALITION_CHECKS + LABOR_CHECKS)
@@ -409,7 +409,8 @@ COALITION_CHECKS = ("Negotiated forbid", "Negotiated lock", "Agree to disagree",
 SHARE_TOLERANCE = 1e-4  # the model holds shares to 1/1,000,000 of a need
 
 
-def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: dict) -> list[Violation]:
+def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: dict,
+                           labor: pd.DataFrame | None = None) -> list[Violation]:
     """Decisions, conflicts, district limits and campaign-finance rules, recomputed from the allocations."""
     found: list[Violation] = []
     offers = batch.offers.set_index("offer_id")
@@ -472,7 +473,8 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
             found.append(Violation("Legal contribution cap", "allocations.csv", None,
                                    f"{partner} gives {candidate} ${total:,.2f}, over the ${cap:,.2f} cap"))
     if scenario["policy"]["min_benefit"] == "hard":
-        found += _check_benefit(batch, districts_of)
+        holding = set() if labor is None else set(labor.loc[labor["position"].isin(["lead", "support"]), "partner_id"])
+        found += _check_benefit(batch, districts_of, holding)
     if scenario["policy"]["dependence"] == "hard":
         found += _check_dependence(batch, rows, scenario["policy"]["dependence_cap"])
     if scenario["policy"]["resilience"] == "hard":
@@ -507,15 +509,15 @@ def _check_resilience(batch: Batch, rows: list, share: float) -> list[Violation]
             if loss - (1 - share) * covered[district] > SHARE_TOLERANCE * len(quantity)]
 
 
-def _check_benefit(batch: Batch, districts_of: dict) -> list[Violation]:
-    """Under a hard min_benefit, a partner that serves nothing it prefers must have had no way to."""
+def _check_benefit(batch: Batch, districts_of: dict, holding: set) -> list[Violation]:
+    """Under a hard min_benefit, a partner that serves nothing it prefers and holds no role had no way to."""
     from matcher.candidates import eligible_pairs
 
     reachable = eligible_pairs(batch).groupby("partner_id")["district_id"].agg(set)
     found = []
     for partner, preferred in zip(batch.partners["partner_id"], batch.partners["preferred_districts"]):
         could = set(preferred) & reachable.get(partner, set())
-        if could and not set(preferred) & districts_of[partner]:
+        if could and not set(preferred) & districts_of[partner] and partner not in holding:
             found.append(Violation("Every member benefits", "allocations.csv", None,
                                    f"{partner} serves none of its preferred districts, though it could serve "
                                    f"{', '.join(sorted(could))}"))

@@ -214,4 +214,3 @@ def test_wide_reach_is_for_money_and_expertise(state):
     assert set(wide["resource"]) >= {"money", "expertise"}
     assert (state.offers["reach"] == "any").sum() >= 1
     assert (wide["resource"] == "volunteers").mean() < 0.2
-

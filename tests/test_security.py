@@ -100,11 +100,11 @@ def test_which_columns_are_contact_fields():
 
 
 def test_contact_fields_never_appear_in_error_messages(hostile, tmp_path):
-    offers = pd.read_csv(hostile / "offers.csv")
+    offers = pd.read_csv(hostile / "offers.csv", dtype=str)
     offers.loc[0, "quantity"] = "ten"
     offers["contact_phone"] = ["ten", "x"]  # an unknown contact column with junk in it
     offers.to_csv(hostile / "offers.csv", index=False)
-    partners = pd.read_csv(hostile / "partners.csv")
+    partners = pd.read_csv(hostile / "partners.csv", dtype=str)
     partners.loc[0, "home_district"] = "DX"
     partners.to_csv(hostile / "partners.csv", index=False)
     for command in (["validate", hostile], ["solve", hostile, "-o", tmp_path / "out"]):
