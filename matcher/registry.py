@@ -6,8 +6,8 @@ from typing import Callable
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A hard constraint: its function adds it to the model; `name` is what people read."""
+class Registered:
+    """A function the model applies, with the display name people read and its key (the function's name)."""
 
     name: str
     apply: Callable
@@ -18,17 +18,12 @@ class Rule:
         return (self.apply.__doc__ or "").strip()
 
 
-@dataclass(frozen=True)
-class Term:
-    """A weighted objective term; `apply` returns its scaled integer expression (to maximise)."""
+class Rule(Registered):
+    """A hard constraint: its function adds it to the model."""
 
-    name: str
-    apply: Callable
-    key: str
 
-    @property
-    def doc(self) -> str:
-        return (self.apply.__doc__ or "").strip()
+class Term(Registered):
+    """A weighted objective term: its function returns the scaled integer expression to maximise."""
 
 
 def registrar(registry: list, kind: type):
