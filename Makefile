@@ -30,7 +30,8 @@ browser:
 		|| echo "warning: could not install Debian's chromium; the report's browser test will be skipped"
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks scale --sizes city,state
+	$(BIN)/python -m benchmarks gap --quick
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import gap
+from benchmarks import fuzz, gap, scale
 
-BENCHMARKS = {"gap": gap}
+BENCHMARKS = {"gap": gap, "fuzz": fuzz, "scale": scale}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,8 +294,13 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
             values = values.where(values.notna(), column.default)
         return values.astype(object)
     if kind == "date":
-        dates = pd.to_datetime(text.where(~empty), errors="coerce", format="ISO8601")
-        complain(~empty & dates.isna(), "must be a date like 2026-09-30")
+        iso = text.map(lambda v: bool(_ISO_DATE.fullmatch(v))).astype(bool)
+        years = text.where(iso, "0").str[:4].astype("int64")
+        in_range = iso & years.between(limits.FIRST_YEAR, limits.LAST_YEAR)
+        complain(~empty & ~iso, "must be a date like 2026-09-30")
+        complain(iso & ~in_range, f"must be a date from {limits.FIRST_YEAR} to {limits.LAST_YEAR}")
+        dates = pd.to_datetime(text.where(in_range), errors="coerce", format="ISO8601")
+        complain(in_range & dates.isna(), "must be a date like 2026-09-30")
         return dates.astype("datetime64[ns]")
     if kind == "list":
         items = text.map(lambda v: tuple(x.strip() for x in v.split(";") if x.strip()))
@@ -312,6 +318,7 @@ def _parse_column(spec: TableSpec, column: ColumnSpec, text: pd.Series, rows: pd
     return values.astype(object)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")  # no time zone
 FORMULA_ID = "may not start with =, +, - or @ (a spreadsheet would run it as a formula)"
 _CHECK_MESSAGES = {"field_uniqueness": "is a duplicate id", "not_nullable": "is required but empty"}
 
@@ -371,8 +378,8 @@ def check_rows(tables: dict[str, pd.DataFrame], skip: set[tuple[str, int]] = fro
     Rows in `skip` (file, row) already have a problem in a cell these rules would read; they are passed over.
     """
     problems: list[Problem] = []
-    partners = tables["partners"].set_index("partner_id")
-    districts = tables["districts"].set_index("district_id")
+    partners = _by_id(tables["partners"], "partner_id")
+    districts = _by_id(tables["districts"], "district_id")
 
     def rows(name: str) -> pd.DataFrame:
         return _without_rows(tables[name], TABLES[name].file, skip)
@@ -420,8 +427,8 @@ def check_conflicts(conflicts: pd.DataFrame) -> list[Problem]:
 def check_decisions(tables: dict[str, pd.DataFrame], decisions: pd.DataFrame) -> list[Problem]:
     """Each decision names what it binds; locks fit their offer and need, and no lock meets a forbid."""
     problems = []
-    offers = tables["offers"].set_index("offer_id")
-    needs = tables["needs"].set_index("need_id")
+    offers = _by_id(tables["offers"], "offer_id")
+    needs = _by_id(tables["needs"], "need_id")
     targets = {}
     for d in decisions.itertuples(index=False):
         row = int(getattr(d, ROW))
@@ -453,6 +460,11 @@ def check_decisions(tables: dict[str, pd.DataFrame], decisions: pd.DataFrame) ->
                                     f"contradicts the {targets[key][0]} on row {targets[key][1]}"))
         targets.setdefault(key, (d.action, row))
     return problems
+
+
+def _by_id(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The table indexed by its id, first copy of a duplicate id only (duplicates are reported on their own)."""
+    return table.drop_duplicates(key).set_index(key)
 
 
 def _or_inf(value) -> float:

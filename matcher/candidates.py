@@ -85,16 +85,21 @@ def legally_allowed(pairs: pd.DataFrame, scenario) -> pd.Series:
 
 
 def forbidden(pairs: pd.DataFrame, decisions: pd.DataFrame) -> pd.Series:
-    """Pairs a `forbid` decision rules out: every id the decision names matches the pair."""
+    """Pairs a `forbid` decision rules out: every id the decision names matches the pair.
+
+    Decisions naming the same set of ids are applied together, as one join of the pairs with them.
+    """
     mask = pd.Series(False, index=pairs.index)
-    for decision in decisions[decisions["action"] == "forbid"].itertuples(index=False):
-        named = {key: getattr(decision, key) for key in DECISION_KEYS if not pd.isna(getattr(decision, key))}
-        if not named or set(named) == {"partner_id"} and not pd.isna(decision.role_id):
+    forbids = decisions[(decisions["action"] == "forbid") & decisions["role_id"].isna()]
+    if forbids.empty or pairs.empty:
+        return mask
+    named = forbids[list(DECISION_KEYS)].notna()
+    for pattern, group in forbids.groupby([named[k] for k in DECISION_KEYS]):
+        keys = [k for k, is_named in zip(DECISION_KEYS, pattern) if is_named]
+        if not keys:
             continue
-        match = pd.Series(True, index=pairs.index)
-        for key, value in named.items():
-            match &= pairs[key] == value
-        mask |= match
+        hits = pairs[keys].reset_index().merge(group[keys].drop_duplicates(), on=keys)["index"]
+        mask.loc[hits.to_numpy()] = True
     return mask
 
 

@@ -1,5 +1,7 @@
 """Transparency: why each pairing and role was chosen, why a need is unmet, and what a decision would cost.
 
+Partners are named by id only, never by name: a name is a contact field (matcher.safety).
+
 - `allocation_reasons` and `labor_reasons`: one short sentence per row, naming the terms that made
   the row worth it (coverage of a priority need, a floor, home or preferred district, pooling with
   a complementary partner, a lock, strength in the role's skill).
@@ -54,7 +56,7 @@ def allocation_reasons(batch: Batch, allocations: pd.DataFrame, scenario: Scenar
         elif row.resource != "money":
             parts.append(f"{row.distance_km:.0f} km from the partner's home")
         for other, resource in complements.get((row.district_id, row.partner_id, row.resource), []):
-            parts.append(f"pairs with {_partner_name(partners, other)}'s {resource.replace('_', ' ')}")
+            parts.append(f"pairs with {other}'s {resource.replace('_', ' ')}")
         if row.cost_usd > 0:
             parts.append(f"costs ${row.cost_usd:,.0f}")
         decision = getattr(row, "decision", None)
@@ -145,6 +147,19 @@ class UnmetCauses:
         self.present = set(zip(allocations["partner_id"], allocations["district_id"]))
         self.served = allocations.groupby("partner_id")["district_id"].agg(lambda d: set(d))
         self._ruled_out = None
+        conflicts = batch.conflicts[batch.conflicts["scope"].isin(["district", "coalition"])]
+        self.apart: dict[str, list] = {}
+        for a, b, row in zip(conflicts["partner_a"], conflicts["partner_b"], conflicts[ROW]):
+            self.apart.setdefault(a, []).append((b, row))
+            self.apart.setdefault(b, []).append((a, row))
+        self.candidates = batch.districts.set_index("district_id")["candidate"].to_dict()
+        valued = pairs[pairs["candidate"].notna() & (pairs["contribution_per_unit"] > 0)]
+        self.unit_value = valued.groupby(["partner_id", "candidate"])["contribution_per_unit"].max()
+        sent = allocations[["offer_id", "need_id", "quantity"]].merge(
+            valued[["offer_id", "need_id", "partner_id", "candidate", "contribution_per_unit"]],
+            on=["offer_id", "need_id"])
+        self.given = (sent["quantity"] * sent["contribution_per_unit"]).groupby(
+            [sent["partner_id"], sent["candidate"]]).sum()
 
     def cause(self, need_id: str) -> str:
         candidates = self.eligible.get(need_id, [])
@@ -153,10 +168,10 @@ class UnmetCauses:
         spare = [o for o in candidates if self.spare(o) > 0]
         if not spare:
             return self.capacity_used(need_id, candidates)
-        blocked = [b for b in (self.blocked(need_id, o) for o in spare) if b]
-        if len(blocked) == len(spare):
-            return "blocked: " + "; ".join(dict.fromkeys(blocked))
-        free = [o for o, b in zip(spare, (self.blocked(need_id, o) for o in spare)) if not b]
+        blocks = [self.blocked(need_id, o) for o in spare]
+        if all(blocks):
+            return "blocked: " + "; ".join(dict.fromkeys(blocks))
+        free = [o for o, b in zip(spare, blocks) if not b]
         return (f"{len(free)} eligible offer(s) ({', '.join(free[:5])}) have spare capacity, but their minimum "
                 "chunk, whole-offer size, travel or cost outweigh the coverage they would add")
 
@@ -183,37 +198,39 @@ class UnmetCauses:
         return text + f"; this need's priority is {mine:g} (need × district)"
 
     def blocked(self, need_id: str, offer_id: str) -> str | None:
-        """A cap, limit, conflict or policy that keeps this offer's partner from giving more to this need."""
-        need = self.needs.loc[need_id]
+        """A cap, limit or conflict that keeps this offer's partner from giving more to this need."""
         partner_id = self.offers.at[offer_id, "partner_id"]
-        district = need["district_id"]
-        for c in self.batch.conflicts[self.batch.conflicts["scope"].isin(["district", "coalition"])].itertuples():
-            other = c.partner_b if c.partner_a == partner_id else c.partner_a if c.partner_b == partner_id else None
-            if other is not None and (other, district) in self.present:
+        district = self.needs.at[need_id, "district_id"]
+        for other, row in self.apart.get(partner_id, []):
+            if (other, district) in self.present:
                 return (f"conflict: {partner_id} and {other} never share a district, and {other} works in {district} "
-                        f"(conflicts.csv row {getattr(c, ROW)})")
+                        f"(conflicts.csv row {row})")
         limit = self.partners.at[partner_id, "max_districts"]
         served = self.served.get(partner_id, set())
         if not pd.isna(limit) and district not in served and len(served) >= int(limit):
             return (f"district limit: {partner_id} already works in {len(served)} district(s), its max_districts "
                     f"(partners.csv row {self.partners.at[partner_id, ROW]})")
-        cap = self.legal_cap_reached(partner_id, district)
-        if cap:
-            return cap
+        return self.legal_cap_reached(partner_id, district) or self.dependence_cap_reached(need_id, partner_id)
+
+    def dependence_cap_reached(self, need_id: str, partner_id: str) -> str | None:
+        policy = self.scenario.policy
+        if policy.dependence != "hard":
+            return None
+        to_need = self.allocations[self.allocations["need_id"] == need_id]
+        mine = float(to_need.loc[to_need["partner_id"] == partner_id, "quantity"].sum())
+        if mine + 1 > policy.dependence_cap * (float(to_need["quantity"].sum()) + 1):
+            return (f"policy: {partner_id} already gives {need_id} its dependence cap "
+                    f"({policy.dependence_cap:.0%} of what the need gets; policy.dependence = \"hard\")")
         return None
 
     def legal_cap_reached(self, partner_id: str, district: str) -> str | None:
-        candidate = self.batch.districts.set_index("district_id").at[district, "candidate"]
+        candidate = self.candidates.get(district)
         kind = self.partners.at[partner_id, "kind"]
         cap = self.scenario.legal.caps_usd.get(kind)
         if pd.isna(candidate) or cap is None:
             return None
-        mine = self.pairs[(self.pairs["partner_id"] == partner_id) & (self.pairs["candidate"] == candidate)]
-        value = mine.set_index(["offer_id", "need_id"])["contribution_per_unit"]
-        given = sum(q * value.get((o, n), 0.0) for o, n, q in zip(self.allocations["offer_id"],
-                                                                  self.allocations["need_id"],
-                                                                  self.allocations["quantity"]))
-        unit = value.max() if len(value) else 0.0
+        given = float(self.given.get((partner_id, candidate), 0.0))
+        unit = float(self.unit_value.get((partner_id, candidate), 0.0))
         if unit > 0 and given + unit > cap:
             return (f"legal cap: {partner_id} (a {kind}) has given candidate {candidate} ${given:,.0f} of its "
                     f"${cap:,.0f} limit (legal.caps_usd.{kind})")
@@ -338,8 +355,7 @@ class Explainer:
         p = self.batch.partners.set_index("partner_id").loc[partner_id]
         allocations = self.tables["allocations"]
         mine = allocations[allocations["partner_id"] == partner_id]
-        name = p["name"] if isinstance(p["name"], str) else partner_id
-        lines = [f"Partner {partner_id} ({name}, {p['kind']}, home {p['home_district']}): "
+        lines = [f"Partner {partner_id} ({p['kind']}, home {p['home_district']}): "
                  f"gives to {mine['need_id'].nunique()} need(s) in {mine['district_id'].nunique()} district(s)."]
         for row in mine.itertuples():
             lines.append(f"  - offer {row.offer_id}: {row.quantity:,} {row.unit} to {row.need_id} "
@@ -519,11 +535,6 @@ def cannot_lead(batch: Batch, scenario: Scenario, partner_id: str, role_id: str)
 
 def _name(row: pd.Series, fallback: str) -> str:
     return row["name"] if isinstance(row.get("name"), str) and row["name"] else fallback
-
-
-def _partner_name(partners: pd.DataFrame, partner_id: str) -> str:
-    name = partners.at[partner_id, "name"]
-    return f"{name} ({partner_id})" if isinstance(name, str) and name else partner_id
 
 
 def _listed(items: list[str], most: int = 5) -> str:

@@ -47,6 +47,21 @@ def solve_by_flow(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scena
     from matcher.solve import PartOutcome
 
     started = time.perf_counter()
+    amounts = transportation_amounts(batch, pairs, scenario)
+    if amounts is None:
+        return PartOutcome(index, Status.MODEL_INVALID, "min-cost-flow", solve_s=time.perf_counter() - started)
+    objective, breakdown = cp_sat_objective(batch, pairs, amounts, scenario)
+    return PartOutcome(index, Status.OPTIMAL, "min-cost-flow", objective=objective, bound=objective, amounts=amounts,
+                       breakdown=breakdown, solve_s=time.perf_counter() - started, variables=len(pairs))
+
+
+def transportation_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
+                           km_cost_per_unit: bool = False) -> np.ndarray | None:
+    """Amounts per pair maximising coverage minus per-unit cost, with capacities and need sizes only.
+
+    With `km_cost_per_unit`, each pair's travel charge is spread over the units it could carry: the
+    relaxation used to warm-start CP-SAT on parts that are not transportation problems.
+    """
     offers = pd.Index(pairs["offer_id"].unique())
     needs = pd.Index(pairs["need_id"].unique())
     source, sink = 0, 1 + len(offers) + len(needs)
@@ -57,23 +72,24 @@ def solve_by_flow(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scena
     total = int(supply.sum())
     for offer, node in offer_node.items():
         flow.add_arc_with_capacity_and_unit_cost(source, node, int(supply[offer]), 0)
-    pair_arcs = [flow.add_arc_with_capacity_and_unit_cost(offer_node[o], need_node[n], int(u),
-                                                          scaled(scenario.weights.cost * c))
-                 for o, n, u, c in zip(pairs["offer_id"], pairs["need_id"], pairs["upper"], pairs["cost_per_unit"])]
+    unit_cost = [scaled(scenario.weights.cost * c) for c in pairs["cost_per_unit"]]
+    if km_cost_per_unit:
+        km = pairs["distance_km"].where(pairs["resource"] != "money", 0.0)
+        unit_cost = [c + scaled(scenario.weights.travel * d) // max(1, int(u))
+                     for c, d, u in zip(unit_cost, km, pairs["upper"])]
+    pair_arcs = [flow.add_arc_with_capacity_and_unit_cost(offer_node[o], need_node[n], int(u), c)
+                 for o, n, u, c in zip(pairs["offer_id"], pairs["need_id"], pairs["upper"], unit_cost)]
     weights = need_weights(batch, scenario)
+    quantity = batch.needs.set_index("need_id")["quantity"]
     for need, node in need_node.items():
-        quantity = int(batch.needs.loc[batch.needs["need_id"] == need, "quantity"].iloc[0])
-        for capacity, gain in coverage_arcs(quantity, scenario.coverage.segments, weights[need]):
+        for capacity, gain in coverage_arcs(int(quantity[need]), scenario.coverage.segments, weights[need]):
             flow.add_arc_with_capacity_and_unit_cost(node, sink, capacity, -gain)
     flow.add_arc_with_capacity_and_unit_cost(source, sink, total, 0)  # supply left unused
     flow.set_node_supply(source, total)
     flow.set_node_supply(sink, -total)
     if flow.solve() != flow.OPTIMAL:
-        return PartOutcome(index, Status.MODEL_INVALID, "min-cost-flow", solve_s=time.perf_counter() - started)
-    amounts = np.array([flow.flow(arc) for arc in pair_arcs], dtype="int64")
-    objective, breakdown = cp_sat_objective(batch, pairs, amounts, scenario)
-    return PartOutcome(index, Status.OPTIMAL, "min-cost-flow", objective=objective, bound=objective, amounts=amounts,
-                       breakdown=breakdown, solve_s=time.perf_counter() - started, variables=len(pair_arcs))
+        return None
+    return np.array([flow.flow(arc) for arc in pair_arcs], dtype="int64")
 
 
 def need_weights(batch: Batch, scenario: Scenario) -> dict[str, float]:
@@ -118,3 +134,31 @@ def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, sce
         coverage += round(weights[need] * OBJECTIVE_SCALE / COVERAGE_SCALE) * covered
     cost = sum(scaled(scenario.weights.cost * c) * int(a) for c, a in zip(pairs["cost_per_unit"], amounts))
     return coverage - cost, {"Coverage": coverage, "Cost": -cost}
+
+
+WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from the transportation relaxation
+
+
+def warm_start(m) -> bool:
+    """Hint CP-SAT with the transportation relaxation's plan, rounded to minimum chunks and whole offers.
+
+    The hint may break rules the relaxation ignores (caps, limits, floors); CP-SAT repairs it. Returns
+    whether a hint was given.
+    """
+    pairs = m.pairs
+    if len(pairs) < WARM_START_PAIRS:
+        return False
+    amounts = transportation_amounts(m.batch, pairs, m.scenario, km_cost_per_unit=True)
+    if amounts is None:
+        return False
+    divisible = pairs["divisible"].to_numpy()
+    hinted = np.where(divisible & (amounts >= pairs["min_chunk"].to_numpy()), amounts, 0)
+    whole = pd.DataFrame({"offer": pairs["offer_id"], "flow": amounts})[~divisible]
+    best = whole[whole["flow"] > 0].sort_values("flow", ascending=False, kind="stable").drop_duplicates("offer")
+    chosen = set(best.index)
+    for p in range(len(pairs)):
+        used = (p in chosen) if not divisible[p] else bool(hinted[p] > 0)
+        m.model.add_hint(m.used[p], used)
+        if divisible[p]:
+            m.model.add_hint(m.amount[p], int(hinted[p]))
+    return True

@@ -34,7 +34,8 @@ How the structure is made (the rates are the constants below):
 Feasibility, by construction, for every hard rule of matcher:
 
 - Every required role has a designated lead: a partner with a skill rating > 0 for the role's
-  skill, whose guaranteed role hours (the sum over the roles it is designated for) fit its
+  skill (for a district role, one based in the district or next door, as matcher's candidates
+  are), whose guaranteed role hours (the sum over the roles it is designated for) fit its
   `role_hours` and whose count fits `max_roles`. A role no partner can be guaranteed for is
   marked optional. Role-specific capability rows are only added for other partners.
 - A lock binds a volunteers offer with reach `home`, no window and no in-kind value, from a
@@ -214,6 +215,8 @@ no_candidate_support = ["501c3"]
 time_limit_s = {spec.time_limit_s:g}
 relative_gap = {spec.relative_gap:g}
 seed = {seed}
+# Reproducible (interleaved) search is much weaker on large models; batches this size search in parallel.
+deterministic = {"true" if spec.relative_gap == 0 else "false"}
 """
 
 
@@ -226,7 +229,8 @@ def write_generated(folder: str | Path, tables: dict[str, pd.DataFrame], scenari
     """
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not overwrite)):
-        raise OutputError(f"{folder} already exists and is not empty; choose another folder or overwrite it")
+        raise OutputError(f"{folder} already exists and is not empty; choose another folder, "
+                          "or overwrite it (--overwrite)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -634,6 +638,11 @@ def _roles(rng: np.random.Generator, n: int, geo: Geo, partners: pd.DataFrame,
     by_skill_region = {k: g["partner"].to_numpy() for k, g in capable.groupby(["skill", "region"])}
     hours_left = partners["role_hours"].to_numpy().copy()
     roles_left = partners["max_roles"].fillna(np.inf).to_numpy().copy()
+    home = partners["home"].to_numpy()
+    near = [{d} for d in range(geo.n)]
+    for a, b in geo.edges:
+        near[a].add(int(b))
+        near[b].add(int(a))
     designated = np.full(n, -1)
     names, districts, skills = [], [], []
     for k in range(n):
@@ -651,7 +660,9 @@ def _roles(rng: np.random.Generator, n: int, geo: Geo, partners: pd.DataFrame,
         skills.append(skill)
         if not required[k]:
             continue
-        for pool in (by_skill_region.get((skill, region)), by_skill.get(skill)):
+        pools = (by_skill_region.get((skill, region)), by_skill.get(skill)) if district is None else (
+            _near(by_skill.get(skill), home, near[district]),)  # a district role's lead lives there or next door
+        for pool in pools:
             if pool is None:
                 continue
             fits = np.flatnonzero((hours_left[pool] >= hours[k]) & (roles_left[pool] >= 1))
@@ -682,6 +693,13 @@ def _roles(rng: np.random.Generator, n: int, geo: Geo, partners: pd.DataFrame,
                               float(max(1, hours[k] + rng.integers(-2, 3)))))
     lead_ratings = pd.DataFrame(rated, columns=["partner", "role_id", "strength", "hours"])
     return roles, lead_ratings
+
+
+def _near(pool: np.ndarray | None, home: np.ndarray, districts: set[int]) -> np.ndarray | None:
+    """The partners of `pool` whose home is one of `districts`."""
+    if pool is None:
+        return None
+    return pool[np.isin(home[pool], list(districts))]
 
 
 def _capabilities_table(ratings: pd.DataFrame, lead_ratings: pd.DataFrame, partners: pd.DataFrame) -> pd.DataFrame:

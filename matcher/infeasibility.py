@@ -219,8 +219,8 @@ class RuleWords:
         self.districts = batch.districts.set_index("district_id")
 
     def partner(self, partner_id: str) -> str:
-        name = self.partners.at[partner_id, "name"] if partner_id in self.partners.index else None
-        return f"{name} ({partner_id})" if isinstance(name, str) and name else partner_id
+        """By id only: a partner's name is a contact field, never echoed in messages (matcher.safety)."""
+        return partner_id
 
     def district(self, district_id: str) -> str:
         name = self.districts.at[district_id, "name"] if district_id in self.districts.index else None
@@ -249,8 +249,7 @@ class RuleWords:
         parts = [f"{key.removesuffix('_id')} {d[key]}" for key in ("offer_id", "partner_id", "need_id", "district_id")
                  if not pd.isna(d[key])]
         amount = "" if pd.isna(d["quantity"]) else f", exactly {int(d['quantity']):,}"
-        who = "" if pd.isna(d.get("agreed_by")) else f" (agreed by {d['agreed_by']})"
-        return RuleRow("lock", row, "decisions.csv", int(row), f"lock: {' to '.join(parts)}{amount}{who}")
+        return RuleRow("lock", row, "decisions.csv", int(row), f"lock: {' to '.join(parts)}{amount}")
 
     def _role_lock(self, row: str) -> RuleRow:
         d = self._decision(row)

@@ -71,6 +71,8 @@ def role_candidates(batch: Batch, scenario: Scenario, pairs: pd.DataFrame | None
     frame["can_support"] = (frame["support_hours"] <= capacity) & (frame["supporters"] > 0)
     if labor.require_lead_presence:
         frame["can_lead"] &= lead_can_be_present(frame, pairs)
+    if labor.local_district_roles:
+        frame = frame[near_the_district(frame, batch, pairs)]
     frame = frame[~forbidden(batch, frame)]
     frame = frame[frame["can_lead"] | frame["can_support"]]
     frame = frame.sort_values(["role_id", "partner_id"], kind="stable").reset_index(drop=True)
@@ -83,6 +85,16 @@ def lead_can_be_present(frame: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.S
     reaches = pd.Series([key in reachable for key in zip(frame["partner_id"], frame["district_id"])],
                         index=frame.index, dtype=bool)
     return frame["district_id"].isna() | (frame["district_id"] == frame["home_district"]) | reaches
+
+
+def near_the_district(frame: pd.DataFrame, batch: Batch, pairs: pd.DataFrame | None) -> pd.Series:
+    """A campaign-wide role, or a partner based in or next to the role's district, or working there."""
+    neighbours = {(a, b) for a, listed in zip(batch.districts["district_id"], batch.districts["neighbors"])
+                  for b in listed}
+    neighbours |= {(b, a) for a, b in neighbours}
+    next_door = pd.Series([key in neighbours for key in zip(frame["home_district"], frame["district_id"])],
+                          index=frame.index, dtype=bool)
+    return lead_can_be_present(frame, pairs) | next_door
 
 
 def forbidden(batch: Batch, frame: pd.DataFrame) -> pd.Series:
@@ -137,7 +149,10 @@ def role_lead(m: AllocationModel) -> None:
     by_role = candidates_by(m, "role_id")
     for role_id, required in zip(m.batch.roles["role_id"], m.batch.roles["required"]):
         leads = [m.lead[i] for i in by_role.get(role_id, []) if i in m.lead]
-        if required:
+        if required and m.guards is not None:  # the infeasibility analysis may set "must have a lead" aside
+            m.model.add_at_most_one(leads)
+            m.guard(m.model.add(sum(leads, cp_model.LinearExpr.constant(0)) >= 1), "role_lead", role_id)
+        elif required:
             m.model.add_exactly_one(leads)
         elif len(leads) > 1:
             m.model.add_at_most_one(leads)
@@ -209,9 +224,9 @@ def role_decisions_rule(m: AllocationModel) -> None:
     """A `lock` with a partner and a role makes that partner the role's lead (a `forbid` removes the pair)."""
     row_of = {key: i for i, key in enumerate(zip(m.roles["role_id"], m.roles["partner_id"]))}
     locks = role_decisions(m.batch, "lock")
-    for role_id, partner_id in zip(locks["role_id"], locks["partner_id"]):
+    for role_id, partner_id, row in zip(locks["role_id"], locks["partner_id"], locks["csv_row"]):
         i = row_of.get((role_id, partner_id))
-        m.model.add_bool_or([m.lead[i]] if i in m.lead else [])
+        m.guard(m.model.add_bool_or([m.lead[i]] if i in m.lead else []), "role_lock", str(row))
 
 
 @labor_term("Strength fit")

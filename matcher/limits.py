@@ -21,6 +21,7 @@ MAX_ROWS = 2_000_000  # data rows per input file
 MAX_CELL_CHARS = 100_000  # characters in one cell
 MAX_SCENARIO_KB = 1024  # scenario.toml
 MAX_NUMBER = 1_000_000_000  # |value| of any number in a table or a scenario setting
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # dates outside these years are typing mistakes
 
 
 def max_file_bytes() -> int:

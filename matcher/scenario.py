@@ -92,6 +92,7 @@ class Solver:
     mode: str = "weighted"  # "weighted": one weighted sum; "lexicographic": terms in [lexicographic] order
     decompose: bool = True  # solve independent parts alone (same plan value; faster on large batches)
     flow: bool = True  # solve parts that are pure transportation problems exactly by min-cost flow
+    deterministic: bool = True  # reproducible search; false searches in parallel (stronger on large batches)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Labor:
     fairness_mode: str = "max_ratio"  # max_ratio: the largest load/capacity; spread: largest minus smallest
     role_held: float = 0.05  # points per partner with role hours that holds at least one role
     require_lead_presence: bool = False  # a district role's lead lives there or sends resources there
+    local_district_roles: bool = True  # a district role's lead and supporters live there or next door, or work there
 
 
 FAIRNESS_MODES = ("max_ratio", "spread")

@@ -134,8 +134,8 @@ def merged_status(statuses: list[Status]) -> Status:
 def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
               workers: int, dask: str | None) -> list[PartOutcome]:
     """Solve every part: here, on local processes, or on Dask; results come back in part order."""
-    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), scenario)
-             for part in parts]
+    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget)
+             for part, budget in zip(parts, time_budgets(parts, scenario))]
     if dask:
         from matcher.distributed import solve_on_dask
 
@@ -155,6 +155,19 @@ def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progre
     return outcomes
 
 
+MIN_PART_TIME_S = 1.0
+
+
+def time_budgets(parts: list[Part], scenario: Scenario) -> list[Scenario]:
+    """Each part's scenario, with its share of solver.time_limit_s (in proportion to its size, at least 1 s)."""
+    if len(parts) <= 1:
+        return [scenario] * len(parts)
+    total = sum(part.size for part in parts) or 1
+    limit = scenario.solver.time_limit_s
+    return [scenario.with_({"solver.time_limit_s": max(MIN_PART_TIME_S, limit * part.size / total)})
+            for part in parts]
+
+
 def solve_part_task(task: tuple) -> PartOutcome:
     """`solve_part` for a worker process (a picklable single argument)."""
     return solve_part(*task)
@@ -163,7 +176,7 @@ def solve_part_task(task: tuple) -> PartOutcome:
 def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
                progress: Progress | None = None) -> PartOutcome:
     """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem)."""
-    from matcher.flow import is_transportation, solve_by_flow
+    from matcher.flow import is_transportation, solve_by_flow, warm_start
 
     if is_transportation(batch, pairs, scenario):
         return solve_by_flow(index, batch, pairs, scenario)
@@ -173,6 +186,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     except MemoryError:
         raise SolverError(f"out of memory while building the model ({len(pairs):,} eligible pairs); "
                           "split the batch or use a machine with more memory") from None
+    warm_start(m)
     build_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
@@ -180,7 +194,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     solver.parameters.max_time_in_seconds = limits.time_limit_s
     solver.parameters.relative_gap_limit = limits.relative_gap
     solver.parameters.num_workers = search_workers(limits.workers)
-    solver.parameters.interleave_search = solver.parameters.num_workers > 1  # deterministic parallel search
+    solver.parameters.interleave_search = limits.deterministic and solver.parameters.num_workers > 1
     solver.parameters.random_seed = limits.seed
     callback = _ProgressCallback(progress) if progress else None
     stages: list[dict] = []
@@ -239,9 +253,10 @@ def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, s
 def search_workers(workers: int) -> int:
     """CP-SAT's search workers: the scenario's count, or every core for 0.
 
-    With more than one, the search is interleaved (CP-SAT's deterministic parallel mode): the same
-    model, seed and worker count give the same plan on any machine, however loaded, as long as the
-    search ends before the wall-clock time limit (see Reproducibility in the README).
+    With more than one and solver.deterministic on, the search is interleaved (CP-SAT's deterministic
+    parallel mode): the same model, seed and worker count give the same plan on any machine, however
+    loaded, as long as the search ends before the wall-clock time limit (see Reproducibility in the
+    README). Off, the workers search truly in parallel: much stronger on large batches, not reproducible.
     """
     return workers if workers > 0 else (os.cpu_count() or 1)
 

@@ -86,8 +86,12 @@ def test_a_run_killed_between_its_renames_is_restored_by_the_next(tmp_path):
 def test_ctrl_c_keeps_the_best_plan_found_so_far():
     batch = matcher.read_batch(SAMPLE)
 
-    def interrupt_at_first_plan(seconds, objective, bound):
-        os.kill(os.getpid(), signal.SIGINT)
+    sent = []
+
+    def interrupt_at_first_plan(seconds, objective, bound):  # runs in a CP-SAT thread
+        if not sent:
+            sent.append(seconds)
+            os.kill(os.getpid(), signal.SIGINT)
 
     result = matcher.solve(batch, batch.scenario.with_({"solver.workers": 1}), progress=interrupt_at_first_plan)
     assert result.model_stats["interrupted"] is True
@@ -149,11 +153,15 @@ def test_ctrl_c_outside_the_search_exits_130_without_a_traceback(tmp_path, monke
 
 def tied_batch(folder: Path) -> Path:
     """Many plans of equal worth: which offer goes where is a tie the solver must break the same way."""
-    offers = [{"offer_id": f"O{i}", "partner_id": f"P{i % 2 + 1}", "resource": "volunteers", "quantity": 4,
-               "reach": "any"} for i in range(8)]
+    offers = [{"offer_id": f"O{i}", "partner_id": f"P{i % 2 + 1}", "resource": "volunteers", "quantity": 4}
+              for i in range(8)]  # each partner serves its home district: two independent parts
+    offers += [{"offer_id": f"S{i}", "partner_id": f"P{i % 2 + 1}", "resource": "office_space", "quantity": 2}
+               for i in range(4)]  # whole offers: not a transportation problem, so CP-SAT solves each part
     needs = [{"need_id": f"N{i}", "district_id": f"D{i % 2 + 1}", "resource": "volunteers", "quantity": 6}
              for i in range(6)]
-    return write_batch(folder, offers=offers, needs=needs, scenario="[weights]\ntravel = 0\n")
+    needs += [{"need_id": f"M{i}", "district_id": f"D{i % 2 + 1}", "resource": "office_space", "quantity": 1}
+              for i in range(4)]
+    return write_batch(folder, offers=offers, needs=needs, scenario="[weights]\ntravel = 0\nfairness = 0\n")
 
 
 def outputs(folder: Path) -> dict[str, bytes]:

@@ -59,7 +59,7 @@ def test_a_district_limit_and_two_floors(tmp_path):
     found = core_of(tmp_path, partners=partners, offers=OFFERS[:1],
                     needs=[dict(NEEDS[0], floor=2), dict(NEEDS[1], floor=2)])
     assert [r.group for r in found.core] == ["floor", "floor", "district_limit"]
-    assert "Alpha (P1) works in at most 1 district(s)" in found.core[2].text
+    assert "P1 works in at most 1 district(s)" in found.core[2].text
     assert found.core[2].file == "partners.csv" and found.core[2].row == 2
 
 
@@ -69,7 +69,7 @@ def test_a_conflict_in_the_core_names_its_row(tmp_path):
     found = core_of(tmp_path, offers=OFFERS, needs=needs, conflicts=conflicts)
     assert [(r.group, r.file, r.row) for r in found.core] == [("floor", "needs.csv", 2),
                                                               ("conflict", "conflicts.csv", 2)]
-    assert "Alpha (P1) and Beta (P2) never work in the same district" in found.core[1].text
+    assert "P1 and P2 never work in the same district" in found.core[1].text
     assert {r.rule.group for r in found.relaxations} == {"conflict", "floor"}
 
 
@@ -80,7 +80,7 @@ def test_a_legal_cap_in_the_core(tmp_path):
     needs = [{"need_id": "N1", "district_id": "D1", "resource": "money", "quantity": 9000, "floor": 6000}]
     found = core_of(tmp_path, partners=partners, districts=districts, offers=offers, needs=needs)
     assert [r.group for r in found.core] == ["floor", "legal_cap"]
-    assert "Alpha (P1), a pac, may give candidate Okafor at most $5,000" in found.core[1].text
+    assert "P1, a pac, may give candidate Okafor at most $5,000" in found.core[1].text
 
 
 def test_two_floors_on_one_whole_office(tmp_path):
@@ -126,3 +126,27 @@ def test_the_cli_prints_the_core_and_exits_3(tmp_path):
     assert "decisions.csv, row 2: lock: offer O2 to need N3, exactly 3" in result.stderr
     assert "Relax any one of these and the batch is solvable" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+ROLE_PARTNERS = [{"partner_id": "P1", "name": "Alpha", "home_district": "D1", "role_hours": 10},
+                 {"partner_id": "P2", "name": "Beta", "home_district": "D2"}]
+ROLES = [{"role_id": "R1", "name": "Field lead, One", "skill": "canvassing", "district_id": "D1", "hours": 6},
+         {"role_id": "R2", "name": "Field lead, Two", "skill": "canvassing", "district_id": "D2", "hours": 6}]
+RATED = [{"partner_id": "P1", "skill": "canvassing", "strength": 7}]
+
+
+def test_two_required_roles_with_one_possible_lead(tmp_path):
+    found = core_of(tmp_path, partners=ROLE_PARTNERS, offers=OFFERS[:1], needs=NEEDS[:1], roles=ROLES,
+                    capabilities=RATED)
+    assert [(r.group, r.file, r.row) for r in found.core] == [("role_lead", "roles.csv", 2),
+                                                              ("role_lead", "roles.csv", 3)]
+    assert "required role: R1 (Field lead, One) must have a lead" in found.core[0].text
+    assert len(found.relaxations) == 2
+
+
+def test_a_role_lock_against_a_required_role(tmp_path):
+    roles = [dict(ROLES[0], required=False), ROLES[1]]
+    found = core_of(tmp_path, partners=ROLE_PARTNERS, offers=OFFERS[:1], needs=NEEDS[:1], roles=roles,
+                    capabilities=RATED, decisions=[{"action": "lock", "partner_id": "P1", "role_id": "R1"}])
+    assert [r.group for r in found.core] == ["role_lock", "role_lead"]
+    assert "decisions.csv, row 2: lock: P1 leads role R1" in str(found)
