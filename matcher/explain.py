@@ -493,7 +493,7 @@ def what_if(out: str | Path, decision: str, batch: Batch | str | Path | None = N
         if cannot:
             raise InputError([Problem("--what-if", None, None, cannot)])
     changed = with_decision(base.batch, row)
-    result = solve(changed, scenario)
+    result = solve(changed, scenario, hint=base.tables["allocations"])  # keep what the decision need not move
     if not result.status.has_plan:
         from matcher.infeasibility import explain_infeasibility
 

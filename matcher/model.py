@@ -138,3 +138,13 @@ def add_pair_variables(m: AllocationModel) -> None:
             amount = int(pair.upper) * used
         m.used.append(used)
         m.amount.append(amount)
+
+
+def hint_plan(m: AllocationModel, plan: dict[tuple[str, str], int]) -> None:
+    """Start the search from an earlier plan, {(offer_id, need_id): quantity}; pairs it lacks start unused."""
+    columns = zip(m.pairs["offer_id"], m.pairs["need_id"], m.pairs["divisible"], m.pairs["upper"])
+    for p, (offer, need, divisible, upper) in enumerate(columns):
+        quantity = min(plan.get((offer, need), 0), int(upper))
+        m.model.add_hint(m.used[p], quantity > 0)
+        if divisible:
+            m.model.add_hint(m.amount[p], quantity)

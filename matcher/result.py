@@ -57,12 +57,6 @@ class Result:
     parts: list[dict] = field(default_factory=list)  # each independent part: method, status, objective, bound, gap
     _infeasibility: Infeasibility | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.tables:  # every allocation and labor row carries its reason (matcher.explain)
-            from matcher.explain import with_reasons
-
-            self.tables = with_reasons(self.batch, self.tables, self.scenario)
-
     @property
     def allocations(self) -> pd.DataFrame:
         return self._table("allocations")

@@ -21,6 +21,7 @@ from matcher.batch import Batch
 from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
+from matcher.explain import with_reasons
 from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
@@ -43,12 +44,13 @@ class _ProgressCallback(cp_model.CpSolverSolutionCallback):
 
 
 def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | None = None,
-          workers: int = 1, dask: str | None = None) -> Result:
+          workers: int = 1, dask: str | None = None, hint: pd.DataFrame | None = None) -> Result:
     """Solve a batch under a scenario (the batch's own if none is given) and verify the plan.
 
     The batch is split into independent parts, each solved alone (on `workers` local processes, or
     on a Dask scheduler at `dask`, "local" for an embedded one) and merged; the plan, and so the
-    output files, do not depend on how many processes solved it.
+    output files, do not depend on how many processes solved it. `hint`, an earlier plan's
+    allocations, starts the search from that plan (what-if questions keep what they can).
     """
     scenario = scenario or batch.scenario
     times = {}
@@ -59,7 +61,10 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     times["split_s"] = time.perf_counter() - started
     started = time.perf_counter()
     with stop_on_interrupt() as interrupt:
-        outcomes = run_parts(parts, pairs, scenario, progress, workers, dask)
+        plan = None
+    if hint is not None:
+        plan = {(o, n): int(q) for o, n, q in zip(hint["offer_id"], hint["need_id"], hint["quantity"])}
+    outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan)
     times["solve_s"] = time.perf_counter() - started
     times["build_s"] = sum(o.build_s for o in outcomes)
 
@@ -83,7 +88,7 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     for outcome in outcomes:
         for name, value in outcome.breakdown.items():
             breakdown[name] = breakdown.get(name, 0) + value
-    tables = build_tables(batch, pairs, amounts.tolist(), scenario, positions=positions)
+    tables = with_reasons(batch, build_tables(batch, pairs, amounts.tolist(), scenario, positions=positions), scenario)
     result = Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats,
                     objective=objective, best_bound=bound, gap=relative_gap(objective, bound),
                     tables=tables, terms=objective_terms(batch, tables, scenario),
@@ -132,9 +137,9 @@ def merged_status(statuses: list[Status]) -> Status:
 
 
 def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
-              workers: int, dask: str | None) -> list[PartOutcome]:
+              workers: int, dask: str | None, plan: dict | None = None) -> list[PartOutcome]:
     """Solve every part: here, on local processes, or on Dask; results come back in part order."""
-    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget)
+    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget, plan)
              for part, budget in zip(parts, time_budgets(parts, scenario))]
     if dask:
         from matcher.distributed import solve_on_dask
@@ -173,10 +178,11 @@ def solve_part_task(task: tuple) -> PartOutcome:
     return solve_part(*task)
 
 
-def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
+def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, plan: dict | None = None,
                progress: Progress | None = None) -> PartOutcome:
     """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem)."""
     from matcher.flow import is_transportation, solve_by_flow, warm_start
+    from matcher.model import hint_plan
 
     if is_transportation(batch, pairs, scenario):
         return solve_by_flow(index, batch, pairs, scenario)
@@ -186,7 +192,10 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     except MemoryError:
         raise SolverError(f"out of memory while building the model ({len(pairs):,} eligible pairs); "
                           "split the batch or use a machine with more memory") from None
-    warm_start(m)
+    if plan is not None:
+        hint_plan(m, plan)
+    else:
+        warm_start(m)
     build_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
