@@ -60,11 +60,11 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
         Part(0, batch, np.arange(len(pairs)))]
     times["split_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    with stop_on_interrupt() as interrupt:
-        plan = None
+    plan = None
     if hint is not None:
         plan = {(o, n): int(q) for o, n, q in zip(hint["offer_id"], hint["need_id"], hint["quantity"])}
-    outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan)
+    with stop_on_interrupt() as interrupt:
+        outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan)
     times["solve_s"] = time.perf_counter() - started
     times["build_s"] = sum(o.build_s for o in outcomes)
 

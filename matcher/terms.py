@@ -103,7 +103,7 @@ def pooling(m: AllocationModel) -> cp_model.LinearExpr:
             counts = {r: sum(brings[r].values()) for r in (first, second)}
             m.model.add(pooled <= counts[first])
             m.model.add(pooled <= counts[second])
-            for partner in brings[first].keys() & brings[second].keys():
+            for partner in sorted(brings[first].keys() & brings[second].keys()):
                 m.model.add(pooled <= counts[first] - brings[first][partner] + counts[second] - brings[second][partner])
             bonus.append(scaled(weight * priority[district]) * pooled)
     return sum(bonus, cp_model.LinearExpr.constant(0))

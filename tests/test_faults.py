@@ -186,6 +186,25 @@ def test_the_same_seed_writes_byte_identical_files(tmp_path, search_workers):
     assert written[0] == written[1]
 
 
+MODEL_DIGEST = """
+import hashlib, matcher
+from matcher.candidates import eligible_pairs
+from matcher.model import build_model
+batch = matcher.read_batch({folder!r})
+print(hashlib.sha256(str(build_model(batch, eligible_pairs(batch), batch.scenario).model.proto).encode())
+      .hexdigest())
+"""
+
+
+def test_the_model_does_not_depend_on_the_python_hash_seed():
+    digests = set()
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", MODEL_DIGEST.format(folder=str(SAMPLE))], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
+
+
 @pytest.mark.slow
 def test_the_plan_does_not_depend_on_the_number_of_processes(tmp_path):
     folder = tied_batch(tmp_path / "batch")
