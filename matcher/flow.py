@@ -16,10 +16,10 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 
 from matcher.batch import Batch
-from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE, scaled
+from matcher.model import OBJECTIVE_SCALE, scaled
 from matcher.result import Status
 from matcher.scenario import Scenario
-from matcher.terms import coverage_lines, coverage_value
+from matcher.terms import coverage_coefficient, coverage_value, need_weights, scaled_coverage_lines
 
 
 def is_transportation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
@@ -92,13 +92,6 @@ def transportation_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     return np.array([flow.flow(arc) for arc in pair_arcs], dtype="int64")
 
 
-def need_weights(batch: Batch, scenario: Scenario) -> dict[str, float]:
-    """coverage weight × need priority × district priority, per need."""
-    district = batch.districts.set_index("district_id")["priority"]
-    return {n: scenario.weights.coverage * p * district[d]
-            for n, p, d in zip(batch.needs["need_id"], batch.needs["priority"], batch.needs["district_id"])}
-
-
 def coverage_arcs(quantity: int, segments, weight: float) -> list[tuple[int, int]]:
     """(capacity, gain per unit in 1/OBJECTIVE_SCALE) arcs tracing weight × f in whole units; gains decrease.
 
@@ -122,8 +115,7 @@ def coverage_arcs(quantity: int, segments, weight: float) -> list[tuple[int, int
 
 def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, scenario: Scenario):
     """The objective CP-SAT would report for these amounts, in its integer units, with the term breakdown."""
-    lines = [(math.floor(COVERAGE_SCALE * s + 1e-9), math.floor(COVERAGE_SCALE * b + 1e-9))
-             for s, b in coverage_lines(scenario.coverage.segments)]
+    lines = scaled_coverage_lines(scenario.coverage.segments)
     got = pd.Series(amounts, index=pairs["need_id"]).groupby(level=0).sum()
     weights = need_weights(batch, scenario)
     quantity = batch.needs.set_index("need_id")["quantity"]
@@ -131,7 +123,7 @@ def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, sce
     for need, amount in got.items():
         q = int(quantity[need])
         covered = min((slope * int(amount) + intercept * q) // q for slope, intercept in lines)
-        coverage += round(weights[need] * OBJECTIVE_SCALE / COVERAGE_SCALE) * covered
+        coverage += coverage_coefficient(weights[need]) * covered
     cost = sum(scaled(scenario.weights.cost * c) * int(a) for c, a in zip(pairs["cost_per_unit"], amounts))
     return coverage - cost, {"Coverage": coverage, "Cost": -cost}
 

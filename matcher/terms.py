@@ -32,15 +32,31 @@ def coverage_value(share: float, segments) -> float:
     return value
 
 
+def scaled_coverage_lines(segments) -> list[tuple[int, int]]:
+    """The lines of f in integer units of 1/COVERAGE_SCALE, rounded down so the model never over-credits."""
+    return [(math.floor(COVERAGE_SCALE * s + 1e-9), math.floor(COVERAGE_SCALE * b + 1e-9))
+            for s, b in coverage_lines(segments)]
+
+
+def need_weights(batch, scenario) -> dict[str, float]:
+    """coverage weight × need priority × district priority, per need."""
+    district = batch.districts.set_index("district_id")["priority"]
+    return {n: scenario.weights.coverage * p * district[d]
+            for n, p, d in zip(batch.needs["need_id"], batch.needs["priority"], batch.needs["district_id"])}
+
+
+def coverage_coefficient(weight: float) -> int:
+    """The objective coefficient of one 1/COVERAGE_SCALE unit of a need's coverage worth `weight`."""
+    return round(weight * OBJECTIVE_SCALE / COVERAGE_SCALE)
+
+
 @objective_term("Coverage")
 def coverage(m: AllocationModel) -> cp_model.LinearExpr:
     """Priority-weighted share of each need met, with diminishing returns (half of two needs beats all of one)."""
     segments = m.scenario.coverage.segments
-    lines = [(math.floor(COVERAGE_SCALE * s + 1e-9), math.floor(COVERAGE_SCALE * b + 1e-9))
-             for s, b in coverage_lines(segments)]
+    lines = scaled_coverage_lines(segments)
     top = math.ceil(COVERAGE_SCALE * coverage_value(1.0, segments))
-    district_priority = m.batch.districts.set_index("district_id")["priority"]
-    weight = m.scenario.weights.coverage
+    weights = need_weights(m.batch, m.scenario)
     positions_by_need = m.pairs_by("need_id")
     terms = []
     for need in m.batch.needs.itertuples(index=False):
@@ -51,8 +67,7 @@ def coverage(m: AllocationModel) -> cp_model.LinearExpr:
         credited, quantity = m.credited(positions), m.credit_scale * int(need.quantity)
         for slope, intercept in lines:
             m.model.add(quantity * covered <= slope * credited + intercept * quantity)
-        value = weight * need.priority * district_priority[need.district_id]
-        terms.append(round(value * OBJECTIVE_SCALE / COVERAGE_SCALE) * covered)
+        terms.append(coverage_coefficient(weights[need.need_id]) * covered)
     return sum(terms, cp_model.LinearExpr.constant(0))
 
 
