@@ -39,55 +39,73 @@ def couples_everything(batch: Batch, scenario: Scenario) -> bool:
 
 
 def find_parts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[Part]:
-    """The independent parts of a batch, largest first; one part when the scenario couples everything."""
+    """The independent parts of a batch, largest first; one part when the scenario couples everything.
+
+    A part with nothing to decide (no pairing, role, floor or lock) is left out.
+    """
     if couples_everything(batch, scenario):
         return [Part(0, batch, np.arange(len(pairs)))]
-    graph = coupling_graph(batch, pairs, scenario)
-    components = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
-    parts = []
-    pair_offer = pairs["offer_id"].map(lambda o: ("o", o)).to_numpy()
-    component_of = {node: i for i, component in enumerate(components) for node in component}
-    pair_component = np.array([component_of[node] for node in pair_offer], dtype="int64")
-    for i, component in enumerate(components):
-        members = {kind: {node[1] for node in component if node[0] == kind} for kind in ("o", "n", "p", "r")}
-        positions = np.flatnonzero(pair_component == i)
-        floors = batch.needs[batch.needs["need_id"].isin(members["n"]) & (batch.needs["floor"] > 0)]
-        locked = any(node[0] == "lock" for node in component)
-        if len(positions) == 0 and not members["r"] and floors.empty and not locked:
-            continue  # nothing to decide here: no pairing, no role, no floor to miss, no lock to keep
-        parts.append(Part(len(parts), restrict(batch, members, pairs.iloc[positions]), positions))
-    return parts
+    labels, component = components(coupling_edges(batch, pairs, scenario), node_labels(batch, pairs))
+    kind = labels.str.split(":", n=1).str[0].to_numpy()
+    floors = "n:" + batch.needs.loc[batch.needs["floor"] > 0, "need_id"]
+    decides = np.isin(kind, ["o", "r", "lock"]) | labels.isin(floors)
+    sizes = np.bincount(component)
+    first = pd.Series(labels).groupby(component).min().to_numpy()  # equal sizes: the smallest label first
+    decided = np.bincount(component, weights=decides) > 0
+    kept = [c for c in sorted(range(len(sizes)), key=lambda c: (-sizes[c], first[c])) if decided[c]]
+    part_of = np.full(len(sizes), -1)
+    part_of[kept] = np.arange(len(kept))
+    node_part = pd.Series(part_of[component], index=labels)
+    return [Part(i, part_batch, positions)
+            for i, (part_batch, positions) in enumerate(split_batch(batch, pairs, node_part, len(kept)))]
 
 
-def coupling_graph(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> nx.Graph:
-    """Nodes ("o", offer), ("n", need), ("p", partner), ("r", role) and helper nodes; edges for each coupling."""
+def node_labels(batch: Batch, pairs: pd.DataFrame) -> pd.Series:
+    """Nodes that exist even without an edge: every need and role, and every offer with a pair."""
+    return pd.concat([("n:" + batch.needs["need_id"]), ("r:" + batch.roles["role_id"]),
+                      ("o:" + pairs["offer_id"].drop_duplicates())], ignore_index=True)
+
+
+def components(edges: list[tuple[pd.Series, pd.Series]], nodes: pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """Each node label, and the number of its connected component (networkx, on integer nodes)."""
+    ends = [nodes] + [side for edge in edges for side in edge]
+    codes, labels = pd.factorize(pd.concat(ends, ignore_index=True).astype(str), sort=True)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(labels)))
+    start = len(nodes)
+    for a, _ in edges:
+        graph.add_edges_from(zip(codes[start:start + len(a)], codes[start + len(a):start + 2 * len(a)]))
+        start += 2 * len(a)
+    component = np.empty(len(labels), dtype="int64")
+    for number, members in enumerate(nx.connected_components(graph)):
+        component[list(members)] = number
+    return labels, component
+
+
+def coupling_edges(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[tuple[pd.Series, pd.Series]]:
+    """Edges between node labels ("o:offer", "n:need", "p:partner", "r:role" and helper nodes), one list per kind."""
     from matcher.labor import role_candidates
 
-    graph = nx.Graph()
-    graph.add_nodes_from(("n", n) for n in batch.needs["need_id"])
-    graph.add_nodes_from(("o", o) for o in pairs["offer_id"].unique())
-    graph.add_edges_from(zip(zip(["o"] * len(pairs), pairs["offer_id"]), zip(["n"] * len(pairs), pairs["need_id"])))
-    whole = partners_read_whole(batch, scenario)
+    def edge(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+        return a.reset_index(drop=True).astype(str), b.reset_index(drop=True).astype(str)
+
+    edges = [edge("o:" + pairs["offer_id"], "n:" + pairs["need_id"])]
     offers_of = pairs.drop_duplicates("offer_id")
-    linked = offers_of[offers_of["partner_id"].isin(whole)]
-    graph.add_edges_from((("p", p), ("o", o)) for p, o in zip(linked["partner_id"], linked["offer_id"]))
-    for a, b in zip(batch.conflicts["partner_a"], batch.conflicts["partner_b"]):
-        graph.add_edge(("p", a), ("p", b))
+    linked = offers_of[offers_of["partner_id"].isin(partners_read_whole(batch, scenario))]
+    edges.append(edge("p:" + linked["partner_id"], "o:" + linked["offer_id"]))
+    edges.append(edge("p:" + batch.conflicts["partner_a"], "p:" + batch.conflicts["partner_b"]))
     capped = legally_capped(pairs, scenario, batch)
-    graph.add_edges_from((("cap", p, c), ("o", o)) for p, c, o in
-                         zip(capped["partner_id"], capped["candidate"], capped["offer_id"]))
+    edges.append(edge("cap:" + capped["partner_id"] + "|" + capped["candidate"].astype(str), "o:" + capped["offer_id"]))
     if scenario.weights.pooling > 0 or scenario.policy.resilience != "off":
-        graph.add_edges_from((("d", d), ("n", n)) for d, n in zip(batch.needs["district_id"], batch.needs["need_id"]))
+        edges.append(edge("d:" + batch.needs["district_id"], "n:" + batch.needs["need_id"]))
     locks = batch.decisions[(batch.decisions["action"] == "lock") & batch.decisions["role_id"].isna()]
-    for row, offer, need, partner in zip(locks["csv_row"], locks["offer_id"], locks["need_id"], locks["partner_id"]):
-        for kind, name in (("o", offer), ("n", need), ("p", partner)):
-            if not pd.isna(name):
-                graph.add_edge(("lock", row), (kind, name))
+    for column, kind in (("offer_id", "o:"), ("need_id", "n:"), ("partner_id", "p:")):
+        named = locks[locks[column].notna()]
+        edges.append(edge("lock:" + named["csv_row"].astype(str), kind + named[column]))
     if len(batch.roles):
-        graph.add_nodes_from(("r", r) for r in batch.roles["role_id"])
         candidates = role_candidates(batch, scenario, pairs)
-        graph.add_edges_from((("r", r), ("p", p)) for r, p in zip(candidates["role_id"], candidates["partner_id"]))
-    return graph
+        edges.append(edge("r:" + candidates["role_id"], "p:" + candidates["partner_id"]))
+    return edges
 
 
 def partners_read_whole(batch: Batch, scenario: Scenario) -> set[str]:
@@ -109,23 +127,65 @@ def legally_capped(pairs: pd.DataFrame, scenario: Scenario, batch: Batch) -> pd.
     return pairs.loc[mask, ["partner_id", "candidate", "offer_id"]].drop_duplicates()
 
 
-def restrict(batch: Batch, members: dict[str, set], pairs: pd.DataFrame) -> Batch:
-    """The batch cut down to one part: its offers, needs, partners, roles and the rows that mention them."""
-    offers = batch.offers[batch.offers["offer_id"].isin(members["o"])]
-    needs = batch.needs[batch.needs["need_id"].isin(members["n"])]
-    roles = batch.roles[batch.roles["role_id"].isin(members["r"])]
-    partner_ids = members["p"] | set(offers["partner_id"])
-    partners = batch.partners[batch.partners["partner_id"].isin(partner_ids)]
-    districts_used = set(needs["district_id"]) | set(roles["district_id"].dropna()) | set(
-        partners["home_district"].dropna()) | {d for ds in partners["preferred_districts"] for d in ds}
-    districts = batch.districts[batch.districts["district_id"].isin(districts_used)]
-    capabilities = batch.capabilities[batch.capabilities["partner_id"].isin(partner_ids)]
-    conflicts = batch.conflicts[batch.conflicts["partner_a"].isin(partner_ids)
-                                & batch.conflicts["partner_b"].isin(partner_ids)]
-    d = batch.decisions
-    mentioned = (d["offer_id"].isin(members["o"]) | d["need_id"].isin(members["n"])
-                 | d["role_id"].isin(members["r"])
-                 | (d["partner_id"].isin(partner_ids) & d[["offer_id", "need_id", "role_id"]].isna().all(axis=1)))
-    return Batch(partners=partners, offers=offers, needs=needs, districts=districts, roles=roles,
-                 capabilities=capabilities, conflicts=conflicts, decisions=d[mentioned], scenario=batch.scenario,
-                 folder=batch.folder, file_hashes=batch.file_hashes)
+def split_batch(batch: Batch, pairs: pd.DataFrame, node_part: pd.Series, count: int):
+    """Each part's batch and pair positions, cutting every table once (not once per part).
+
+    A part holds its offers, needs and roles; the partners among its nodes or making its offers;
+    the districts those touch; and the capabilities, conflicts and decisions that mention them.
+    """
+    part = node_part.to_dict()
+    pair_part = ("o:" + pairs["offer_id"]).map(part).to_numpy()
+    offers = batch.offers.assign(part=("o:" + batch.offers["offer_id"]).map(part).fillna(-1).astype("int64"))
+    needs = batch.needs.assign(part=("n:" + batch.needs["need_id"]).map(part).fillna(-1).astype("int64"))
+    roles = batch.roles.assign(part=("r:" + batch.roles["role_id"]).map(part).fillna(-1).astype("int64"))
+    named = node_part[node_part.index.str.startswith("p:") & (node_part.to_numpy() >= 0)]
+    partner_parts = pd.concat([offers.loc[offers["part"] >= 0, ["partner_id", "part"]],
+                               pd.DataFrame({"partner_id": named.index.str[2:], "part": named.to_numpy()})],
+                              ignore_index=True).drop_duplicates()
+    partners = rows_in_parts(batch.partners, partner_parts, "partner_id")
+    preferred = partners[["preferred_districts", "part"]].explode("preferred_districts").dropna()
+    district_parts = pd.concat([needs[["district_id", "part"]], roles[["district_id", "part"]].dropna(),
+                                partners[["home_district", "part"]].dropna().rename(
+                                    columns={"home_district": "district_id"}),
+                                preferred.rename(columns={"preferred_districts": "district_id"})],
+                               ignore_index=True)
+    districts = rows_in_parts(batch.districts, district_parts[district_parts["part"] >= 0].drop_duplicates(),
+                              "district_id")
+    capabilities = rows_in_parts(batch.capabilities, partner_parts, "partner_id")
+    conflicts = rows_in_parts(batch.conflicts, partner_parts.rename(columns={"partner_id": "partner_a"}), "partner_a")
+    conflicts = conflicts.merge(partner_parts.rename(columns={"partner_id": "partner_b"}), on=["partner_b", "part"])
+    decisions = decision_rows(batch.decisions, offers, needs, roles, partner_parts)
+    tables = {"offers": offers, "needs": needs, "roles": roles, "partners": partners, "districts": districts,
+              "capabilities": capabilities, "conflicts": conflicts, "decisions": decisions}
+    groups = {name: table.groupby("part").indices for name, table in tables.items()}
+    positions = pd.Series(np.arange(len(pairs))).groupby(pair_part).indices
+    empty = np.zeros(0, dtype="int64")
+    for i in range(count):
+        cut = {name: cut_rows(table, groups[name].get(i, empty), getattr(batch, name).columns)
+               for name, table in tables.items()}
+        yield (Batch(**cut, scenario=batch.scenario, folder=batch.folder, file_hashes=batch.file_hashes),
+               np.asarray(positions.get(i, empty), dtype="int64"))
+
+
+def rows_in_parts(table: pd.DataFrame, key_parts: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The rows of `table` once per part its key is in, in the table's own order."""
+    return table.reset_index(drop=True).rename_axis("row").reset_index().merge(key_parts, on=key).sort_values(
+        ["part", "row"], kind="stable").drop(columns="row")
+
+
+def decision_rows(decisions: pd.DataFrame, offers: pd.DataFrame, needs: pd.DataFrame, roles: pd.DataFrame,
+                  partner_parts: pd.DataFrame) -> pd.DataFrame:
+    """Decisions once per part that they mention: by offer, need or role, or by partner alone."""
+    rows = decisions.reset_index(drop=True).rename_axis("row").reset_index()
+    found = [rows[["row", column]].merge(table[[column, "part"]], on=column)[["row", "part"]]
+             for column, table in (("offer_id", offers), ("need_id", needs), ("role_id", roles))]
+    alone = rows[rows[["offer_id", "need_id", "role_id"]].isna().all(axis=1)]
+    found.append(alone[["row", "partner_id"]].merge(partner_parts, on="partner_id")[["row", "part"]])
+    mentioned = pd.concat(found, ignore_index=True)
+    mentioned = mentioned[mentioned["part"] >= 0].drop_duplicates().sort_values(["part", "row"])
+    return rows.loc[mentioned["row"]].assign(part=mentioned["part"].to_numpy()).drop(columns="row")
+
+
+def cut_rows(table: pd.DataFrame, positions: np.ndarray, columns: pd.Index) -> pd.DataFrame:
+    """The rows of one part, with the original table's columns (and a fresh index)."""
+    return table.iloc[positions][list(columns)].reset_index(drop=True)

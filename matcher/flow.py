@@ -8,7 +8,6 @@ is the part's optimum. The objective is reported in CP-SAT's units, from the flo
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -16,10 +15,10 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 
 from matcher.batch import Batch
-from matcher.model import OBJECTIVE_SCALE, scaled
+from matcher.model import OBJECTIVE_SCALE
 from matcher.result import Status
 from matcher.scenario import Scenario
-from matcher.terms import coverage_coefficient, coverage_value, need_weights, scaled_coverage_lines
+from matcher.terms import coverage_coefficients, coverage_value, need_weight_series, scaled_coverage_lines
 
 
 def is_transportation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
@@ -60,71 +59,99 @@ def transportation_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     """Amounts per pair maximising coverage minus per-unit cost, with capacities and need sizes only.
 
     With `km_cost_per_unit`, each pair's travel charge is spread over the units it could carry: the
-    relaxation used to warm-start CP-SAT on parts that are not transportation problems.
+    relaxation used to warm-start CP-SAT on parts that are not transportation problems. Offers and
+    needs of different resources never meet, so each resource is its own, smaller network.
     """
-    offers = pd.Index(pairs["offer_id"].unique())
-    needs = pd.Index(pairs["need_id"].unique())
+    amounts = np.zeros(len(pairs), dtype="int64")
+    for positions in pairs.groupby("resource", sort=True).indices.values():
+        found = resource_amounts(batch, pairs.iloc[positions], scenario, km_cost_per_unit)
+        if found is None:
+            return None
+        amounts[positions] = found
+    return amounts
+
+
+def resource_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
+                     km_cost_per_unit: bool) -> np.ndarray | None:
+    """`transportation_amounts` for pairs of one resource, as one min-cost flow built from whole arrays.
+
+    Nodes: the source, the offers, the needs, the sink.
+    """
+    offer_codes, offers = pd.factorize(pairs["offer_id"], sort=False)
+    need_codes, needs = pd.factorize(pairs["need_id"], sort=False)
     source, sink = 0, 1 + len(offers) + len(needs)
-    offer_node = {o: 1 + i for i, o in enumerate(offers)}
-    need_node = {n: 1 + len(offers) + i for i, n in enumerate(needs)}
-    flow = min_cost_flow.SimpleMinCostFlow()
-    supply = pairs.drop_duplicates("offer_id").set_index("offer_id")["offer_quantity"]
+    offer_node, need_node = 1 + offer_codes, 1 + len(offers) + need_codes
+    supply = np.zeros(len(offers), dtype="int64")
+    supply[offer_codes] = pairs["offer_quantity"].to_numpy("int64")
     total = int(supply.sum())
-    for offer, node in offer_node.items():
-        flow.add_arc_with_capacity_and_unit_cost(source, node, int(supply[offer]), 0)
-    unit_cost = [scaled(scenario.weights.cost * c) for c in pairs["cost_per_unit"]]
+    unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
+    upper = pairs["upper"].to_numpy("int64")
     if km_cost_per_unit:
-        km = pairs["distance_km"].where(pairs["resource"] != "money", 0.0)
-        unit_cost = [c + scaled(scenario.weights.travel * d) // max(1, int(u))
-                     for c, d, u in zip(unit_cost, km, pairs["upper"])]
-    pair_arcs = [flow.add_arc_with_capacity_and_unit_cost(offer_node[o], need_node[n], int(u), c)
-                 for o, n, u, c in zip(pairs["offer_id"], pairs["need_id"], pairs["upper"], unit_cost)]
-    weights = need_weights(batch, scenario)
+        km = np.where(pairs["resource"].to_numpy() == "money", 0.0, pairs["distance_km"].to_numpy(float))
+        unit_cost = unit_cost + scaled_array(scenario.weights.travel * km) // np.maximum(1, upper)
+    weights = need_weight_series(batch, scenario)
     quantity = batch.needs.set_index("need_id")["quantity"]
-    for need, node in need_node.items():
-        for capacity, gain in coverage_arcs(int(quantity[need]), scenario.coverage.segments, weights[need]):
-            flow.add_arc_with_capacity_and_unit_cost(node, sink, capacity, -gain)
+    arc_need, capacity, gain = coverage_arcs(quantity.loc[needs].to_numpy("int64"), weights.loc[needs].to_numpy(float),
+                                             scenario.coverage.segments)
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(np.full(len(offers), source), 1 + np.arange(len(offers)), supply,
+                                              np.zeros(len(offers), dtype="int64"))
+    pair_arcs = flow.add_arcs_with_capacity_and_unit_cost(offer_node, need_node, upper, unit_cost)
+    flow.add_arcs_with_capacity_and_unit_cost(1 + len(offers) + arc_need, np.full(len(arc_need), sink), capacity, -gain)
     flow.add_arc_with_capacity_and_unit_cost(source, sink, total, 0)  # supply left unused
     flow.set_node_supply(source, total)
     flow.set_node_supply(sink, -total)
     if flow.solve() != flow.OPTIMAL:
         return None
-    return np.array([flow.flow(arc) for arc in pair_arcs], dtype="int64")
+    return np.asarray(flow.flows(pair_arcs), dtype="int64")
 
 
-def coverage_arcs(quantity: int, segments, weight: float) -> list[tuple[int, int]]:
-    """(capacity, gain per unit in 1/OBJECTIVE_SCALE) arcs tracing weight × f in whole units; gains decrease.
+def scaled_array(values: np.ndarray) -> np.ndarray:
+    """`matcher.model.scaled` for a whole array: coefficients in integer units of 1/OBJECTIVE_SCALE."""
+    return np.round(values * OBJECTIVE_SCALE).astype("int64")
 
-    Units inside one segment share its slope; a unit that straddles a breakpoint gets an arc of its own.
+
+def coverage_arcs(quantities: np.ndarray, weights: np.ndarray, segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Need → sink arcs tracing weight × f in whole units: (need index, capacity, gain per unit in 1/OBJECTIVE_SCALE).
+
+    Units inside one segment share its slope; a unit that straddles a breakpoint gets an arc of its
+    own. Each need's gains decrease from one arc to the next, as f is concave, so a min-cost flow
+    fills them in order.
     """
-    arcs: list[tuple[int, int]] = []
-    start = 0
+    q = quantities.astype("int64")
+    start = np.zeros(len(q), dtype="int64")
+    need, capacity, gain = [], [], []
+
+    def arc(mask: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        width = (end - start)[mask]
+        rise = weights[mask] * (coverage_value(end[mask] / q[mask], segments)
+                                - coverage_value(start[mask] / q[mask], segments))
+        need.append(np.flatnonzero(mask))
+        capacity.append(width)
+        gain.append(np.round(rise * OBJECTIVE_SCALE / width).astype("int64"))
+
     for upto, _ in segments:
-        end = math.floor(upto * quantity)
-        if end > start:
-            gain = weight * (coverage_value(end / quantity, segments) - coverage_value(start / quantity, segments))
-            arcs.append((end - start, round(gain * OBJECTIVE_SCALE / (end - start))))
-            start = end
-        if start < quantity and upto * quantity > start:
-            gain = weight * (coverage_value((start + 1) / quantity, segments)
-                             - coverage_value(start / quantity, segments))
-            arcs.append((1, round(gain * OBJECTIVE_SCALE)))
-            start += 1
-    return arcs
+        end = np.floor(upto * q).astype("int64")
+        grows = end > start
+        arc(grows, start, end)
+        start = np.where(grows, end, start)
+        straddles = (start < q) & (upto * q > start)
+        arc(straddles, start, start + 1)
+        start = np.where(straddles, start + 1, start)
+    return np.concatenate(need), np.concatenate(capacity), np.concatenate(gain)
 
 
 def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, scenario: Scenario):
     """The objective CP-SAT would report for these amounts, in its integer units, with the term breakdown."""
     lines = scaled_coverage_lines(scenario.coverage.segments)
-    got = pd.Series(amounts, index=pairs["need_id"]).groupby(level=0).sum()
-    weights = need_weights(batch, scenario)
-    quantity = batch.needs.set_index("need_id")["quantity"]
-    coverage = 0
-    for need, amount in got.items():
-        q = int(quantity[need])
-        covered = min((slope * int(amount) + intercept * q) // q for slope, intercept in lines)
-        coverage += coverage_coefficient(weights[need]) * covered
-    cost = sum(scaled(scenario.weights.cost * c) * int(a) for c, a in zip(pairs["cost_per_unit"], amounts))
+    got = pd.Series(amounts, index=pairs["need_id"].to_numpy()).groupby(level=0, sort=False).sum()
+    q = batch.needs.set_index("need_id")["quantity"].loc[got.index].to_numpy("int64")
+    amount = got.to_numpy("int64")
+    covered = np.min([(slope * amount + intercept * q) // q for slope, intercept in lines], axis=0)
+    coefficients = coverage_coefficients(need_weight_series(batch, scenario).loc[got.index].to_numpy(float))
+    coverage = int(np.dot(coefficients, covered))
+    cost = int(np.dot(scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float)),
+                      np.asarray(amounts, dtype="int64")))
     return coverage - cost, {"Coverage": coverage, "Cost": -cost}
 
 

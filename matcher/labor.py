@@ -12,6 +12,7 @@ a load/capacity ratio in 1/RATIO_SCALE. Objective coefficients use `matcher.mode
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
@@ -38,16 +39,30 @@ def to_hours_units(hours) -> int:
     return int(round(float(hours) * HOURS_SCALE))
 
 
-def role_strengths(batch: Batch) -> pd.DataFrame:
-    """(role_id, partner_id, strength, hours) for every rated pair: the role rating wins over the skill rating."""
+def hours_units(hours: pd.Series) -> pd.Series:
+    """`to_hours_units` for a whole column (numpy rounds halves to even, as Python's round does)."""
+    return np.round(hours.astype("float64") * HOURS_SCALE).astype("int64")
+
+
+def role_strengths(batch: Batch, allowed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """(role_id, partner_id, strength, hours) for every rated pair: the role rating wins over the skill rating.
+
+    `allowed`, (role_id, partner_id) rows, keeps only those pairs: joined first, so a national batch
+    never builds every role × every partner with the skill.
+    """
     roles = batch.roles[["role_id", "skill", "hours"]].rename(columns={"hours": "role_hours_needed"})
     caps = batch.capabilities
     by_role = caps[caps["role_id"].notna()].drop_duplicates(["partner_id", "role_id"], keep="last")
     by_role = by_role[["partner_id", "role_id", "strength", "hours"]].merge(roles, on="role_id")
     by_skill = caps[caps["role_id"].isna() & caps["skill"].notna()]
     by_skill = by_skill.drop_duplicates(["partner_id", "skill"], keep="last")[["partner_id", "skill", "strength"]]
-    by_skill = roles.merge(by_skill, on="skill").assign(hours=float("nan"))
-    rated = pd.concat([by_role, by_skill], ignore_index=True).drop_duplicates(["role_id", "partner_id"])
+    if allowed is None:
+        by_skill = roles.merge(by_skill, on="skill")
+    else:
+        by_role = by_role.merge(allowed, on=["role_id", "partner_id"])
+        by_skill = allowed.merge(roles, on="role_id").merge(by_skill, on=["partner_id", "skill"])
+    rated = pd.concat([by_role, by_skill.assign(hours=float("nan"))], ignore_index=True).drop_duplicates(
+        ["role_id", "partner_id"])
     rated["hours"] = rated["hours"].astype("float64").fillna(rated["role_hours_needed"])
     return rated[["role_id", "partner_id", "strength", "hours"]]
 
@@ -56,53 +71,67 @@ def role_candidates(batch: Batch, scenario: Scenario, pairs: pd.DataFrame | None
     """One row per (role, partner) that may lead or support the role, with strength and hours.
 
     `pairs` (the eligible offer–need pairs) tells where a partner can be present; it matters only
-    when the scenario requires a district role's lead to be present there.
+    when the scenario requires a district role's lead to be present there, or keeps district roles local.
     """
     labor = scenario.labor
     roles = batch.roles[["role_id", "district_id", "required", "supporters"]]
     partners = batch.partners[["partner_id", "home_district", "role_hours"]]
-    frame = role_strengths(batch).merge(roles, on="role_id").merge(partners, on="partner_id")
+    allowed = local_candidates(batch, pairs) if labor.local_district_roles else None
+    frame = role_strengths(batch, allowed).merge(roles, on="role_id").merge(partners, on="partner_id")
     frame = frame[(frame["strength"] > 0) & (frame["role_hours"] > 0)]
     frame = frame.assign(required=frame["required"].astype(bool), supporters=frame["supporters"].astype("int64"))
-    capacity = frame["role_hours"].map(to_hours_units)
-    frame["lead_hours"] = frame["hours"].map(to_hours_units).astype("int64")
-    frame["support_hours"] = (frame["hours"] * labor.supporter_hours_fraction).map(to_hours_units).astype("int64")
+    capacity = hours_units(frame["role_hours"])
+    frame["lead_hours"] = hours_units(frame["hours"])
+    frame["support_hours"] = hours_units(frame["hours"] * labor.supporter_hours_fraction)
     frame["can_lead"] = (frame["lead_hours"] <= capacity) & (frame["strength"] >= labor.min_lead_strength)
     frame["can_support"] = (frame["support_hours"] <= capacity) & (frame["supporters"] > 0)
     if labor.require_lead_presence:
         frame["can_lead"] &= lead_can_be_present(frame, pairs)
-    if labor.local_district_roles:
-        frame = frame[near_the_district(frame, batch, pairs)]
     frame = frame[~forbidden(batch, frame)]
     frame = frame[frame["can_lead"] | frame["can_support"]]
     frame = frame.sort_values(["role_id", "partner_id"], kind="stable").reset_index(drop=True)
     return frame[CANDIDATE_COLUMNS]
 
 
+def reached_districts(pairs: pd.DataFrame | None) -> pd.DataFrame:
+    """(partner_id, district_id) where some offer of the partner can go."""
+    if pairs is None:
+        return pd.DataFrame({"partner_id": pd.Series(dtype=object), "district_id": pd.Series(dtype=object)})
+    return pairs[["partner_id", "district_id"]].drop_duplicates()
+
+
+def has_row(frame: pd.DataFrame, rows: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Whether each row of `frame` matches a row of `rows` on `keys`."""
+    found = frame[keys].merge(rows[keys].drop_duplicates().assign(_found=True), on=keys, how="left")["_found"]
+    return pd.Series(found.fillna(False).to_numpy(bool), index=frame.index)
+
+
 def lead_can_be_present(frame: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.Series:
     """A campaign-wide role, the partner's home district, or a district some offer of the partner reaches."""
-    reachable = set() if pairs is None else set(zip(pairs["partner_id"], pairs["district_id"]))
-    reaches = pd.Series([key in reachable for key in zip(frame["partner_id"], frame["district_id"])],
-                        index=frame.index, dtype=bool)
+    reaches = has_row(frame, reached_districts(pairs), ["partner_id", "district_id"])
     return frame["district_id"].isna() | (frame["district_id"] == frame["home_district"]) | reaches
 
 
-def near_the_district(frame: pd.DataFrame, batch: Batch, pairs: pd.DataFrame | None) -> pd.Series:
-    """A campaign-wide role, or a partner based in or next to the role's district, or working there."""
-    neighbours = {(a, b) for a, listed in zip(batch.districts["district_id"], batch.districts["neighbors"])
-                  for b in listed}
-    neighbours |= {(b, a) for a, b in neighbours}
-    next_door = pd.Series([key in neighbours for key in zip(frame["home_district"], frame["district_id"])],
-                          index=frame.index, dtype=bool)
-    return lead_can_be_present(frame, pairs) | next_door
+def local_candidates(batch: Batch, pairs: pd.DataFrame | None) -> pd.DataFrame:
+    """(role_id, partner_id) for `labor.local_district_roles`: every partner for a campaign-wide role; for a
+    district role, partners based in or next to the district, or working there."""
+    partners = batch.partners[["partner_id", "home_district"]].dropna()
+    neighbours = pd.DataFrame([(a, b) for a, listed in zip(batch.districts["district_id"], batch.districts["neighbors"])
+                               for b in listed], columns=["home_district", "district_id"], dtype=object)
+    neighbours = pd.concat([neighbours, neighbours.rename(columns={"home_district": "district_id",
+                                                                   "district_id": "home_district"})])
+    near = pd.concat([partners.assign(district_id=partners["home_district"])[["partner_id", "district_id"]],
+                      partners.merge(neighbours, on="home_district")[["partner_id", "district_id"]],
+                      reached_districts(pairs)], ignore_index=True).drop_duplicates()
+    roles = batch.roles[["role_id", "district_id"]]
+    local = roles[roles["district_id"].notna()].merge(near, on="district_id")[["role_id", "partner_id"]]
+    wide = roles.loc[roles["district_id"].isna(), ["role_id"]].merge(batch.partners[["partner_id"]], how="cross")
+    return pd.concat([local, wide], ignore_index=True)
 
 
 def forbidden(batch: Batch, frame: pd.DataFrame) -> pd.Series:
     """Rows a `forbid` decision with a partner and a role rules out."""
-    decisions = role_decisions(batch, "forbid")
-    keys = set(zip(decisions["role_id"], decisions["partner_id"]))
-    return pd.Series([key in keys for key in zip(frame["role_id"], frame["partner_id"])],
-                     index=frame.index, dtype=bool)
+    return has_row(frame, role_decisions(batch, "forbid"), ["role_id", "partner_id"])
 
 
 def role_decisions(batch: Batch, action: str) -> pd.DataFrame:

@@ -136,8 +136,8 @@ def need_progress(batch: Batch, allocations: pd.DataFrame, scenario: Scenario) -
     needs["allocated"] = needs["need_id"].map(got).fillna(0).round(3)
     district_priority = needs["district_id"].map(batch.districts.set_index("district_id")["priority"])
     segments = scenario.coverage.segments
-    needs["coverage"] = [p * dp * coverage_value(a / q, segments) for p, dp, a, q in
-                         zip(needs["priority"], district_priority, needs["allocated"], needs["quantity"])]
+    shares = needs["allocated"].to_numpy(float) / needs["quantity"].to_numpy(float)
+    needs["coverage"] = needs["priority"] * district_priority * coverage_value(shares, segments)
     needs["coverage_possible"] = needs["priority"] * district_priority * coverage_value(1.0, segments)
     return needs
 

@@ -22,6 +22,7 @@ from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
 from matcher.explain import with_reasons
+from matcher.flow import is_transportation, solve_by_flow, warm_start
 from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
@@ -56,8 +57,10 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     times = {}
     started = time.perf_counter()
     pairs = eligible_pairs(batch)
-    parts = find_parts(batch, pairs, scenario) if scenario.solver.decompose else [
-        Part(0, batch, np.arange(len(pairs)))]
+    if scenario.solver.decompose and not is_transportation(batch, pairs, scenario):
+        parts = find_parts(batch, pairs, scenario)
+    else:  # one part: asked for, or one min-cost flow solves every part at once as exactly as apart
+        parts = [Part(0, batch, np.arange(len(pairs)))]
     times["split_s"] = time.perf_counter() - started
     started = time.perf_counter()
     plan = None
@@ -181,7 +184,6 @@ def solve_part_task(task: tuple) -> PartOutcome:
 def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, plan: dict | None = None,
                progress: Progress | None = None) -> PartOutcome:
     """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem)."""
-    from matcher.flow import is_transportation, solve_by_flow, warm_start
     from matcher.model import hint_plan
 
     if is_transportation(batch, pairs, scenario):

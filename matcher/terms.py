@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
+
 from ortools.sat.python import cp_model
 
 from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE, SHARE_SCALE, AllocationModel, scaled
@@ -23,11 +26,11 @@ def coverage_lines(segments) -> list[tuple[float, float]]:
     return lines
 
 
-def coverage_value(share: float, segments) -> float:
-    """f(share) exactly as DESIGN.md defines it: piecewise linear through (0, 0)."""
+def coverage_value(share, segments):
+    """f(share) exactly as DESIGN.md defines it: piecewise linear through (0, 0); `share` may be an array."""
     value, start = 0.0, 0.0
     for upto, slope in segments:
-        value += slope * max(0.0, min(share, upto) - start)
+        value = value + slope * np.clip(np.minimum(share, upto) - start, 0.0, None)
         start = upto
     return value
 
@@ -38,16 +41,26 @@ def scaled_coverage_lines(segments) -> list[tuple[int, int]]:
             for s, b in coverage_lines(segments)]
 
 
-def need_weights(batch, scenario) -> dict[str, float]:
-    """coverage weight × need priority × district priority, per need."""
+def need_weight_series(batch, scenario) -> pd.Series:
+    """coverage weight × need priority × district priority, indexed by need_id."""
     district = batch.districts.set_index("district_id")["priority"]
-    return {n: scenario.weights.coverage * p * district[d]
-            for n, p, d in zip(batch.needs["need_id"], batch.needs["priority"], batch.needs["district_id"])}
+    priority = batch.needs["priority"].to_numpy(float) * batch.needs["district_id"].map(district).to_numpy(float)
+    return pd.Series(scenario.weights.coverage * priority, index=batch.needs["need_id"].to_numpy())
+
+
+def need_weights(batch, scenario) -> dict[str, float]:
+    """`need_weight_series` as a dict, for lookups one need at a time."""
+    return need_weight_series(batch, scenario).to_dict()
+
+
+def coverage_coefficients(weights: np.ndarray) -> np.ndarray:
+    """The objective coefficient of one 1/COVERAGE_SCALE unit of coverage of needs worth `weights`."""
+    return np.round(np.asarray(weights, dtype=float) * OBJECTIVE_SCALE / COVERAGE_SCALE).astype("int64")
 
 
 def coverage_coefficient(weight: float) -> int:
-    """The objective coefficient of one 1/COVERAGE_SCALE unit of a need's coverage worth `weight`."""
-    return round(weight * OBJECTIVE_SCALE / COVERAGE_SCALE)
+    """`coverage_coefficients` for one need."""
+    return int(coverage_coefficients(np.array([weight]))[0])
 
 
 @objective_term("Coverage")

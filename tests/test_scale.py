@@ -96,3 +96,26 @@ def test_local_processes_and_dask_write_the_same_files_as_one_process(tmp_path):
         on_dask = written_bytes(matcher.solve(batch, scenario, dask="local"), tmp_path / "dask")
     assert single == processes == on_dask
     assert len(single) >= 5
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_coverage_arcs_trace_the_weighted_curve_unit_by_unit(seed):
+    import numpy as np
+
+    from matcher.flow import coverage_arcs
+    from matcher.model import OBJECTIVE_SCALE
+    from matcher.terms import coverage_value
+
+    rng = random.Random(seed)
+    segments = [(0.5, 1.4), (0.8, 0.7), (1.0, 0.3)] if seed % 2 else [(1 / 3, 1.5), (1.0, 0.75)]
+    quantities = np.array([rng.randint(1, 40) for _ in range(6)])
+    weights = np.array([rng.choice([0.5, 1.0, 6.0]) for _ in range(6)])
+    need, capacity, gain = coverage_arcs(quantities, weights, segments)
+    for i, (q, w) in enumerate(zip(quantities, weights)):
+        mine = np.flatnonzero(need == i)
+        assert capacity[mine].sum() == q
+        assert list(gain[mine]) == sorted(gain[mine], reverse=True)  # concave: a flow fills them in order
+        units = np.repeat(gain[mine], capacity[mine])
+        for k in range(q + 1):
+            exact = w * coverage_value(k / q, segments) * OBJECTIVE_SCALE
+            assert abs(units[:k].sum() - exact) <= len(mine) * 0.5 + 1e-6 * OBJECTIVE_SCALE
