@@ -169,7 +169,8 @@ def matcher_task(task: dict) -> dict:
     methods: dict[str, int] = {}
     for part in result.parts:
         methods[part["method"]] = methods.get(part["method"], 0) + 1
-    return {"read_validate_s": read_s, "candidates_s": timings["candidates_s"], "parts_s": timings["parts_s"],
+    return {"read_validate_s": read_s, "candidates_s": timings["candidates_s"],
+            "parts_s": timings.get("parts_s", 0.0),  # a transportation batch is solved whole, never split
             "pairs": result.model_stats["pairs"], "parts": result.model_stats["parts"], "methods": methods,
             "variables": result.model_stats["variables"], "constraints": result.model_stats["constraints"],
             "build_s": times["build_s"], "search_s": times["solve_s"] - times["build_s"],

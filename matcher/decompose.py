@@ -4,8 +4,12 @@ Two offer–need pairs belong to one part when a variable or constraint of the m
 A pair couples its offer and its need; a partner couples its offers only when a rule reads the
 partner as a whole (conflicts, district limits, district locks, member benefit, legal caps per
 candidate, lead presence); pooling and N-1 resilience couple the needs of a district; roles couple
-with their candidate partners. Terms that compare all partners (offer fairness, labor fairness) or
-a lexicographic tolerance couple everything: then the batch is one part.
+with their candidate partners. A partner's roles and its offers are apart unless a rule reads both
+(lead presence, member benefit): with neither, the division of labor and the pairings are solved as
+separate parts. Role candidates are chosen once, on the whole batch (a district role's candidates
+may be partners that only work there), and handed to the part. Terms that compare all partners
+(offer fairness, labor fairness) or a lexicographic tolerance couple everything: then the batch is
+one part.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class Part:
     index: int
     batch: Batch
     positions: np.ndarray
+    role_candidates: pd.DataFrame | None = None  # chosen on the whole batch; None: the part chooses them itself
 
     @property
     def size(self) -> int:
@@ -45,7 +50,8 @@ def find_parts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[Pa
     """
     if couples_everything(batch, scenario):
         return [Part(0, batch, np.arange(len(pairs)))]
-    labels, component = components(coupling_edges(batch, pairs, scenario), node_labels(batch, pairs))
+    edges, candidates = coupling_edges(batch, pairs, scenario)
+    labels, component = components(edges, node_labels(batch, pairs))
     kind = labels.str.split(":", n=1).str[0].to_numpy()
     floors = "n:" + batch.needs.loc[batch.needs["floor"] > 0, "need_id"]
     decides = np.isin(kind, ["o", "r", "lock"]) | labels.isin(floors)
@@ -56,7 +62,8 @@ def find_parts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[Pa
     part_of = np.full(len(sizes), -1)
     part_of[kept] = np.arange(len(kept))
     node_part = pd.Series(part_of[component], index=labels)
-    return [Part(i, part_batch, positions)
+    return [Part(i, part_batch, positions, candidates[candidates["role_id"].isin(part_batch.roles["role_id"])]
+                 .reset_index(drop=True))
             for i, (part_batch, positions) in enumerate(split_batch(batch, pairs, node_part, len(kept)))]
 
 
@@ -82,8 +89,13 @@ def components(edges: list[tuple[pd.Series, pd.Series]], nodes: pd.Series) -> tu
     return labels, component
 
 
-def coupling_edges(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[tuple[pd.Series, pd.Series]]:
-    """Edges between node labels ("o:offer", "n:need", "p:partner", "r:role" and helper nodes), one list per kind."""
+def coupling_edges(batch: Batch, pairs: pd.DataFrame,
+                   scenario: Scenario) -> tuple[list[tuple[pd.Series, pd.Series]], pd.DataFrame]:
+    """Edges between node labels, one list per kind, and the role candidates.
+
+    Nodes: "o:offer", "n:need", "p:partner" (its pairings), "q:partner" (its roles), "r:role", and
+    helper nodes for caps, districts and locks.
+    """
     from matcher.labor import role_candidates
 
     def edge(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -102,10 +114,17 @@ def coupling_edges(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> lis
     for column, kind in (("offer_id", "o:"), ("need_id", "n:"), ("partner_id", "p:")):
         named = locks[locks[column].notna()]
         edges.append(edge("lock:" + named["csv_row"].astype(str), kind + named[column]))
-    if len(batch.roles):
-        candidates = role_candidates(batch, scenario, pairs)
-        edges.append(edge("r:" + candidates["role_id"], "p:" + candidates["partner_id"]))
-    return edges
+    candidates = role_candidates(batch, scenario, pairs)
+    edges.append(edge("r:" + candidates["role_id"], "q:" + candidates["partner_id"]))
+    if labor_reads_pairings(scenario):
+        partners = candidates["partner_id"].drop_duplicates()
+        edges.append(edge("q:" + partners, "p:" + partners))
+    return edges, candidates
+
+
+def labor_reads_pairings(scenario: Scenario) -> bool:
+    """True when a rule reads a partner's roles and its pairings together (lead presence, member benefit)."""
+    return scenario.labor.require_lead_presence or scenario.policy.min_benefit != "off"
 
 
 def partners_read_whole(batch: Batch, scenario: Scenario) -> set[str]:
@@ -138,10 +157,14 @@ def split_batch(batch: Batch, pairs: pd.DataFrame, node_part: pd.Series, count: 
     offers = batch.offers.assign(part=("o:" + batch.offers["offer_id"]).map(part).fillna(-1).astype("int64"))
     needs = batch.needs.assign(part=("n:" + batch.needs["need_id"]).map(part).fillna(-1).astype("int64"))
     roles = batch.roles.assign(part=("r:" + batch.roles["role_id"]).map(part).fillna(-1).astype("int64"))
-    named = node_part[node_part.index.str.startswith("p:") & (node_part.to_numpy() >= 0)]
-    partner_parts = pd.concat([offers.loc[offers["part"] >= 0, ["partner_id", "part"]],
-                               pd.DataFrame({"partner_id": named.index.str[2:], "part": named.to_numpy()})],
-                              ignore_index=True).drop_duplicates()
+
+    def partners_of(kinds: tuple[str, ...]) -> pd.DataFrame:
+        """(partner_id, part) for the partners named by these node kinds, or making the part's offers."""
+        named = node_part[node_part.index.str.startswith(kinds) & (node_part.to_numpy() >= 0)]
+        return pd.concat([pd.DataFrame({"partner_id": named.index.str[2:], "part": named.to_numpy()}),
+                          offers.loc[offers["part"] >= 0, ["partner_id", "part"]]], ignore_index=True).drop_duplicates()
+
+    partner_parts = partners_of(("p:", "q:"))
     partners = rows_in_parts(batch.partners, partner_parts, "partner_id")
     preferred = partners[["preferred_districts", "part"]].explode("preferred_districts").dropna()
     district_parts = pd.concat([needs[["district_id", "part"]], roles[["district_id", "part"]].dropna(),
@@ -154,7 +177,7 @@ def split_batch(batch: Batch, pairs: pd.DataFrame, node_part: pd.Series, count: 
     capabilities = rows_in_parts(batch.capabilities, partner_parts, "partner_id")
     conflicts = rows_in_parts(batch.conflicts, partner_parts.rename(columns={"partner_id": "partner_a"}), "partner_a")
     conflicts = conflicts.merge(partner_parts.rename(columns={"partner_id": "partner_b"}), on=["partner_b", "part"])
-    decisions = decision_rows(batch.decisions, offers, needs, roles, partner_parts)
+    decisions = decision_rows(batch.decisions, offers, needs, roles, partners_of(("p:",)))
     tables = {"offers": offers, "needs": needs, "roles": roles, "partners": partners, "districts": districts,
               "capabilities": capabilities, "conflicts": conflicts, "decisions": decisions}
     groups = {name: table.groupby("part").indices for name, table in tables.items()}
@@ -175,7 +198,8 @@ def rows_in_parts(table: pd.DataFrame, key_parts: pd.DataFrame, key: str) -> pd.
 
 def decision_rows(decisions: pd.DataFrame, offers: pd.DataFrame, needs: pd.DataFrame, roles: pd.DataFrame,
                   partner_parts: pd.DataFrame) -> pd.DataFrame:
-    """Decisions once per part that they mention: by offer, need or role, or by partner alone."""
+    """Decisions once per part that they mention: by offer, need or role, or by partner alone (in the parts
+    holding the partner's pairings: such a decision is a pairing lock or forbid)."""
     rows = decisions.reset_index(drop=True).rename_axis("row").reset_index()
     found = [rows[["row", column]].merge(table[[column, "part"]], on=column)[["row", "part"]]
              for column, table in (("offer_id", offers), ("need_id", needs), ("role_id", roles))]

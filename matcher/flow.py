@@ -153,31 +153,3 @@ def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, sce
     cost = int(np.dot(scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float)),
                       np.asarray(amounts, dtype="int64")))
     return coverage - cost, {"Coverage": coverage, "Cost": -cost}
-
-
-WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from the transportation relaxation
-
-
-def warm_start(m) -> bool:
-    """Hint CP-SAT with the transportation relaxation's plan, rounded to minimum chunks and whole offers.
-
-    The hint may break rules the relaxation ignores (caps, limits, floors); CP-SAT repairs it. Returns
-    whether a hint was given.
-    """
-    pairs = m.pairs
-    if len(pairs) < WARM_START_PAIRS:
-        return False
-    amounts = transportation_amounts(m.batch, pairs, m.scenario, km_cost_per_unit=True)
-    if amounts is None:
-        return False
-    divisible = pairs["divisible"].to_numpy()
-    hinted = np.where(divisible & (amounts >= pairs["min_chunk"].to_numpy()), amounts, 0)
-    whole = pd.DataFrame({"offer": pairs["offer_id"], "flow": amounts})[~divisible]
-    best = whole[whole["flow"] > 0].sort_values("flow", ascending=False, kind="stable").drop_duplicates("offer")
-    chosen = set(best.index)
-    for p in range(len(pairs)):
-        used = (p in chosen) if not divisible[p] else bool(hinted[p] > 0)
-        m.model.add_hint(m.used[p], used)
-        if divisible[p]:
-            m.model.add_hint(m.amount[p], int(hinted[p]))
-    return True

@@ -142,7 +142,8 @@ def role_decisions(batch: Batch, action: str) -> pd.DataFrame:
 
 def add_labor(m: AllocationModel) -> None:
     """Role variables for the candidates, then every labor rule, then the labor terms of the objective."""
-    m.roles = role_candidates(m.batch, m.scenario, m.pairs)
+    if m.roles is None:
+        m.roles = role_candidates(m.batch, m.scenario, m.pairs)
     for i, row in enumerate(m.roles.itertuples(index=False)):
         if row.can_lead:
             m.lead[i] = m.model.new_bool_var(f"lead[{row.role_id},{row.partner_id}]")

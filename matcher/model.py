@@ -103,16 +103,18 @@ class AllocationModel:
         return self._by_partner_district
 
 
-def build_model(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, guarded: bool = False) -> AllocationModel:
+def build_model(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, guarded: bool = False,
+                role_candidates: pd.DataFrame | None = None) -> AllocationModel:
     """Variables for every eligible pair, then every hard rule, then the weighted objective.
 
     `guarded` (for matcher.infeasibility only) gives each guarded rule row an enforcement literal.
+    `role_candidates` (matcher.labor.role_candidates rows) are used as given; None chooses them here.
     """
     from matcher.labor import add_labor
     from matcher.rules import HARD_RULES
     from matcher.terms import OBJECTIVE_TERMS
 
-    m = AllocationModel(batch, scenario, pairs, guards={} if guarded else None)
+    m = AllocationModel(batch, scenario, pairs, guards={} if guarded else None, roles=role_candidates)
     add_pair_variables(m)
     add_labor(m)
     for rule in HARD_RULES:

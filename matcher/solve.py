@@ -22,11 +22,12 @@ from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
 from matcher.explain import with_reasons
-from matcher.flow import is_transportation, solve_by_flow, warm_start
+from matcher.flow import is_transportation, solve_by_flow
 from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
+from matcher.rounding import rounded_plan
 from matcher.scenario import Scenario
 from matcher.verify import verify_tables
 
@@ -110,6 +111,7 @@ class PartOutcome:
     index: int
     status: Status
     method: str
+    start: str = "none"  # how the search started: see `warm_start`
     objective: int = 0
     bound: int = 0
     amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
@@ -123,7 +125,8 @@ class PartOutcome:
 
     def summary(self, part: Part) -> dict:
         """The part's line in run.json."""
-        line = {"part": self.index, "method": self.method, "status": self.status.value, "pairs": len(part.positions),
+        line = {"part": self.index, "method": self.method, "start": self.start, "status": self.status.value,
+                "pairs": len(part.positions),
                 "roles": len(part.batch.roles), "solve_s": round(self.solve_s, 3)}
         if self.status.has_plan:
             objective, bound = self.objective / OBJECTIVE_SCALE, self.bound / OBJECTIVE_SCALE
@@ -142,8 +145,8 @@ def merged_status(statuses: list[Status]) -> Status:
 def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
               workers: int, dask: str | None, plan: dict | None = None) -> list[PartOutcome]:
     """Solve every part: here, on local processes, or on Dask; results come back in part order."""
-    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget, plan)
-             for part, budget in zip(parts, time_budgets(parts, scenario))]
+    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget, plan,
+              part.role_candidates) for part, budget in zip(parts, time_budgets(parts, scenario))]
     if dask:
         from matcher.distributed import solve_on_dask
 
@@ -182,27 +185,33 @@ def solve_part_task(task: tuple) -> PartOutcome:
 
 
 def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, plan: dict | None = None,
-               progress: Progress | None = None) -> PartOutcome:
-    """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem)."""
+               role_candidates: pd.DataFrame | None = None, progress: Progress | None = None) -> PartOutcome:
+    """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem).
+
+    `role_candidates` are the part's (role, partner) candidates, chosen on the whole batch; None: chosen here.
+    """
     from matcher.model import hint_plan
 
     if is_transportation(batch, pairs, scenario):
         return solve_by_flow(index, batch, pairs, scenario)
     started = time.perf_counter()
     try:
-        m = build_model(batch, pairs, scenario)
+        m = build_model(batch, pairs, scenario, role_candidates=role_candidates)
     except MemoryError:
         raise SolverError(f"out of memory while building the model ({len(pairs):,} eligible pairs); "
                           "split the batch or use a machine with more memory") from None
+    build_s = time.perf_counter() - started
+    limits = scenario.solver
+    started = time.perf_counter()
     if plan is not None:
         hint_plan(m, plan)
+        start = "earlier plan"
     else:
-        warm_start(m)
-    build_s = time.perf_counter() - started
+        start = warm_start(m, limits)
+    warm_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
-    limits = scenario.solver
-    solver.parameters.max_time_in_seconds = limits.time_limit_s
+    solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, limits.time_limit_s - warm_s)
     solver.parameters.relative_gap_limit = limits.relative_gap
     solver.parameters.num_workers = search_workers(limits.workers)
     solver.parameters.interleave_search = limits.deterministic and solver.parameters.num_workers > 1
@@ -218,8 +227,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     status = classify(code, solver)
     if status is Status.OPTIMAL and any(stage["status"] != "optimal" for stage in stages):
         status = Status.FEASIBLE  # a ranked term was held at a value not proven best
-    outcome = PartOutcome(index, status, "cp-sat", stages=stages, build_s=build_s,
-                          solve_s=sum(stage["solve_s"] for stage in stages) + solver.wall_time,
+    outcome = PartOutcome(index, status, "cp-sat", start=start, stages=stages, build_s=build_s,
+                          solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + solver.wall_time,
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
     if status.has_plan:
         outcome.objective = round(solver.objective_value)
@@ -228,6 +237,51 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         outcome.positions = chosen_positions(m, solver)
         outcome.breakdown = {name: int(solver.value(expr)) for name, expr in m.terms.items()}
     return outcome
+
+
+WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from a rounded transportation relaxation
+COMPLETION_SHARE = 0.1  # at most this share of a part's time limit goes to completing that plan
+COMPLETION_GAP = 0.005  # the completion stops this close to its best (the search goes on from there)
+
+
+def warm_start(m, limits) -> str:
+    """Start CP-SAT from `matcher.rounding.rounded_plan`, completed into a whole solution when it can be.
+
+    The pairings are fixed at the rounded plan in a copy of the model, and CP-SAT fills in everything
+    else (coverage levels, presence, roles) there; the full solution then hints the real search, which
+    so starts from a plan that keeps every rule. When the copy has no solution (a rule the rounding
+    does not repair) only the pairings are hinted, and CP-SAT repairs them itself. Returns how it started:
+    "complete", "pairings" or "none" (parts too small to need it).
+    """
+    pairs = m.pairs
+    if len(pairs) < WARM_START_PAIRS:
+        return "none"
+    amounts = rounded_plan(m.batch, pairs, m.scenario)
+    if amounts is None:
+        return "none"
+    copy = m.model.clone()
+    hint_amounts(copy, m, amounts)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, COMPLETION_SHARE * limits.time_limit_s)
+    solver.parameters.relative_gap_limit = COMPLETION_GAP
+    solver.parameters.num_workers = search_workers(limits.workers)
+    solver.parameters.random_seed = limits.seed
+    code = run_solver(solver, copy, None)
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        hint_with_solution(m.model, solver)
+        return "complete"
+    hint_amounts(m.model, m, amounts)
+    return "pairings"
+
+
+def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
+    """Hint (only) the pairing variables of `m`, in `model` (m's own or a copy), at these amounts."""
+    model.clear_hints()
+    for used, amount, divisible, value in zip(m.used, m.amount, m.pairs["divisible"], amounts.tolist()):
+        model.add_hint(used, value > 0)
+        if divisible:
+            model.add_hint(amount, value)
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:

@@ -119,3 +119,39 @@ def test_coverage_arcs_trace_the_weighted_curve_unit_by_unit(seed):
         for k in range(q + 1):
             exact = w * coverage_value(k / q, segments) * OBJECTIVE_SCALE
             assert abs(units[:k].sum() - exact) <= len(mine) * 0.5 + 1e-6 * OBJECTIVE_SCALE
+
+
+def far_worker_batch(folder) -> matcher.Batch:
+    """P2 lives two districts away from R1's district but sends volunteers there: a candidate only by working
+    there (labor.local_district_roles), and much stronger than P1, who lives there."""
+    districts = [{"district_id": d, "priority": 1, "neighbors": n, "lat": 45 + 0.1 * i, "lon": -93}
+                 for i, (d, n) in enumerate([("D1", "D2"), ("D2", "D1;D3"), ("D3", "D2")])]
+    partners = [{"partner_id": "P1", "home_district": "D1", "role_hours": 10},
+                {"partner_id": "P2", "home_district": "D3", "role_hours": 10}]
+    offers = [{"offer_id": "O1", "partner_id": "P2", "resource": "volunteers", "quantity": 5, "reach": "any"},
+              {"offer_id": "O2", "partner_id": "P1", "resource": "volunteers", "quantity": 5}]
+    needs = [{"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 8},
+             {"need_id": "N2", "district_id": "D3", "resource": "volunteers", "quantity": 3}]
+    roles = [{"role_id": "R1", "skill": "canvassing", "district_id": "D1", "hours": 4}]
+    capabilities = [{"partner_id": "P1", "skill": "canvassing", "strength": 2},
+                    {"partner_id": "P2", "skill": "canvassing", "strength": 9}]
+    return build(folder, districts=districts, partners=partners, offers=offers, needs=needs, roles=roles,
+                 capabilities=capabilities)
+
+
+def test_roles_and_pairings_are_separate_parts_with_the_candidates_of_the_whole_batch(tmp_path):
+    batch = far_worker_batch(tmp_path)
+    settings = {"labor.strength": 1.0, "labor.fairness": 0.0}  # workload fairness would couple every partner
+    whole = solve_batch(batch, {**settings, "solver.decompose": False})
+    split = solve_batch(batch, {**settings, "solver.decompose": True})
+    assert [(p["pairs"] > 0, p["roles"]) for p in split.parts].count((False, 1)) == 1  # the role alone
+    assert len(split.parts) > len(whole.parts) == 1
+    assert split.objective == pytest.approx(whole.objective, abs=1e-7)
+    assert set(split.tables["labor"]["partner_id"]) == set(whole.tables["labor"]["partner_id"]) == {"P2"}
+
+
+def test_lead_presence_keeps_a_role_with_its_candidates_pairings(tmp_path):
+    batch = far_worker_batch(tmp_path)
+    split = solve_batch(batch, {"solver.decompose": True, "labor.fairness": 0.0, "labor.require_lead_presence": True})
+    assert not any(p["roles"] and p["pairs"] == 0 for p in split.parts)
+    assert split.status is matcher.Status.OPTIMAL

@@ -1,0 +1,102 @@
+"""The rounded transportation plan that starts CP-SAT on large parts: each repair alone, then whole plans."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import matcher
+from benchmarks.baselines import plan_tables
+from matcher.candidates import eligible_pairs
+from matcher.generate import generate_batch
+from matcher.model import build_model
+from matcher.rounding import (cut_over, in_conflict, keep_locks, locked_pairs, over_district_limit, rounded_plan,
+                              second_need_of_whole_offer)
+from matcher.solve import warm_start
+from matcher.verify import verify_tables
+from tests.builders import build
+
+
+def sent(rows: list[tuple]) -> pd.DataFrame:
+    """(offer, need, partner, district, divisible, amount) rows, as `broken_pairs` sees them."""
+    frame = pd.DataFrame(rows, columns=["offer_id", "need_id", "partner_id", "district_id", "divisible", "amount"])
+    return frame.assign(locked=False)
+
+
+class Tables:
+    """Just the tables the repairs read."""
+
+    def __init__(self, partners=None, conflicts=None):
+        self.partners = pd.DataFrame(partners or [], columns=["partner_id", "max_districts"])
+        self.conflicts = pd.DataFrame(conflicts or [], columns=["partner_a", "partner_b", "scope"])
+
+
+def test_a_partner_over_its_district_limit_keeps_the_districts_it_sends_most_to():
+    frame = sent([("O1", "N1", "P1", "D1", True, 5), ("O1", "N2", "P1", "D2", True, 9),
+                  ("O2", "N3", "P1", "D3", True, 2), ("O3", "N1", "P2", "D1", True, 4)])
+    dropped = over_district_limit(Tables(partners=[("P1", 2), ("P2", np.nan)]), frame)
+    assert dropped.tolist() == [False, False, True, False]
+
+
+def test_a_partner_within_its_district_limit_keeps_everything():
+    frame = sent([("O1", "N1", "P1", "D1", True, 5), ("O1", "N2", "P1", "D2", True, 9)])
+    assert not over_district_limit(Tables(partners=[("P1", 2)]), frame).any()
+
+
+def test_of_two_partners_in_conflict_the_one_sending_less_leaves_the_district():
+    frame = sent([("O1", "N1", "P1", "D1", True, 5), ("O2", "N2", "P2", "D1", True, 9),
+                  ("O1", "N3", "P1", "D2", True, 3)])
+    dropped = in_conflict(Tables(conflicts=[("P1", "P2", "district")]), frame)
+    assert dropped.tolist() == [True, False, False]
+    assert not in_conflict(Tables(conflicts=[("P1", "P2", "role")]), frame).any()  # role teams only
+
+
+def test_an_indivisible_offer_spread_over_needs_keeps_its_best_need():
+    frame = sent([("O1", "N1", "P1", "D1", False, 2), ("O1", "N2", "P1", "D1", False, 5),
+                  ("O2", "N1", "P1", "D1", True, 3), ("O2", "N2", "P1", "D1", True, 3)])
+    assert second_need_of_whole_offer(frame).tolist() == [True, False, False, False]
+
+
+def test_a_group_over_its_limit_is_cut_smallest_part_first_and_never_below_a_chunk():
+    pairs = pd.DataFrame({"divisible": [True, True, True, True], "min_chunk": [1, 4, 1, 1]})
+    amounts = np.array([10, 5, 8, 7])
+    group = np.array(["a", "a", "a", "b"], dtype=object)
+    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), np.zeros(4, bool))
+    # group a carries 23 of 15: the 5 (chunk 4) cannot shrink to 0 < x < 4 and goes; then 8 → 5
+    assert cut.tolist() == [10, 0, 5, 7]
+    protected = np.array([False, True, False, False])
+    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), protected)
+    assert cut.tolist() == [10, 5, 0, 7]  # the protected (locked) part is never cut
+
+
+def test_a_lock_with_a_quantity_gets_exactly_that_on_one_pair(tmp_path):
+    batch = build(tmp_path, offers=[{"offer_id": "O1", "partner_id": "P1", "resource": "volunteers", "quantity": 20}],
+                  needs=[{"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 30}],
+                  decisions=[{"action": "lock", "offer_id": "O1", "need_id": "N1", "quantity": 12}])
+    pairs = eligible_pairs(batch)
+    amounts = keep_locks(batch, pairs, np.array([20]), locked_pairs(batch, pairs))
+    assert amounts.tolist() == [12]
+    assert keep_locks(batch, pairs, np.array([0]), locked_pairs(batch, pairs)).tolist() == [12]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_path, seed):
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", seed, roles=0))
+    pairs = eligible_pairs(batch)
+    amounts = rounded_plan(batch, pairs, batch.scenario)
+    tables, manifest = plan_tables(batch, pairs, amounts, batch.scenario)
+    report = verify_tables(batch, tables, manifest)
+    assert report.ok, [str(v) for v in report.violations[:5]]
+    assert len(tables["allocations"]) > 0
+
+
+def test_the_warm_start_completes_the_rounded_plan_and_the_search_starts_from_it(tmp_path):
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, partners=150, offers=700, needs=400))
+    scenario = batch.scenario.with_({"solver.workers": 1, "solver.time_limit_s": 5.0})
+    pairs = eligible_pairs(batch)
+    assert len(pairs) >= 1_000
+    m = build_model(batch, pairs, scenario)
+    assert warm_start(m, scenario.solver) == "complete"
+    hinted = {v.index for v in m.used}
+    assert hinted <= {i for i in m.model.proto.solution_hint.vars}
+    assert len(m.model.proto.solution_hint.vars) == len(m.model.proto.variables)
