@@ -96,6 +96,13 @@ class AllocationModel:
             self._presence[key] = present
         return self._presence[key]
 
+    def districts_by_partner(self) -> dict[str, set[str]]:
+        """The districts each partner's pairs reach: the only ones where it can be present."""
+        reach: dict[str, set[str]] = {}
+        for partner, district in self.pairs_by_partner_district():
+            reach.setdefault(partner, set()).add(district)
+        return reach
+
     def pairs_by_partner_district(self) -> dict[tuple[str, str], list[int]]:
         if self._by_partner_district is None:
             self._by_partner_district = {key: list(index) for key, index in self.pairs.groupby(

@@ -87,20 +87,22 @@ def negotiated_lock(m: AllocationModel) -> None:
 def agree_to_disagree(m: AllocationModel) -> None:
     """Partners in conflict (scope `district` or `coalition`) never both work in the same district."""
     apart = m.batch.conflicts[m.batch.conflicts["scope"].isin(["district", "coalition"])]
+    reach = m.districts_by_partner()
     for a, b, row in zip(apart["partner_a"], apart["partner_b"], apart[ROW]):
-        for district in m.batch.districts["district_id"]:
-            present_a, present_b = m.presence(a, district), m.presence(b, district)
-            if not isinstance(present_a, int) and not isinstance(present_b, int):
-                m.guard(m.model.add(present_a + present_b <= 1), "conflict", str(row))
+        for district in sorted(reach.get(a, set()) & reach.get(b, set())):  # where both could be present
+            m.guard(m.model.add(m.presence(a, district) + m.presence(b, district) <= 1), "conflict", str(row))
 
 
 @hard_rule("Partner district limit")
 def partner_district_limit(m: AllocationModel) -> None:
     """A partner works in no more districts than its max_districts."""
     limited = m.batch.partners[m.batch.partners["max_districts"].notna()]
+    reach = m.districts_by_partner()
     for partner, limit in zip(limited["partner_id"], limited["max_districts"]):
-        present = [m.presence(partner, d) for d in m.batch.districts["district_id"]]
-        m.guard(m.model.add(sum(present) <= int(limit)), "district_limit", partner)
+        districts = sorted(reach.get(partner, set()))
+        if len(districts) > limit:
+            present = [m.presence(partner, d) for d in districts]
+            m.guard(m.model.add(sum(present) <= int(limit)), "district_limit", partner)
 
 
 @hard_rule("Legal contribution cap")
@@ -109,13 +111,14 @@ def legal_contribution_cap(m: AllocationModel) -> None:
     caps = m.scenario.legal.caps_usd
     kinds = m.batch.partners.set_index("partner_id")["kind"]
     valued = m.pairs[m.pairs["candidate"].notna() & (m.pairs["contribution_per_unit"] > 0)]
-    for (partner, candidate), group in valued.groupby(["partner_id", "candidate"]):
+    cents = np.round(100 * valued["contribution_per_unit"].to_numpy(float)).astype("int64")
+    pair_of = valued.index.to_numpy()
+    for (partner, candidate), rows in valued.groupby(["partner_id", "candidate"], sort=True).indices.items():
         cap = caps.get(kinds[partner])
         if cap is None:
             continue
-        cents = [round(100 * v) for v in group["contribution_per_unit"]]
-        m.guard(m.model.add(sum(c * m.amount[p] for c, p in zip(cents, group.index)) <= round(100 * cap)),
-                "legal_cap", f"{partner}|{candidate}")
+        given = cp_model.LinearExpr.weighted_sum([m.amount[p] for p in pair_of[rows]], cents[rows].tolist())
+        m.guard(m.model.add(given <= round(100 * cap)), "legal_cap", f"{partner}|{candidate}")
 
 
 @hard_rule("Every member benefits")
