@@ -31,6 +31,9 @@ class Part:
     batch: Batch
     positions: np.ndarray
     role_candidates: pd.DataFrame | None = None  # chosen on the whole batch; None: the part chooses them itself
+    pairs: pd.DataFrame | None = None  # the part's own pairs (with its shares of offers) when cut by region
+    split_of: int | None = None  # the part it is a region of (matcher.regions), numbered before the split
+    region: str | None = None
 
     @property
     def size(self) -> int:

@@ -15,7 +15,7 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 
 from matcher.batch import Batch
-from matcher.model import OBJECTIVE_SCALE
+from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE
 from matcher.result import Status
 from matcher.scenario import Scenario
 from matcher.terms import coverage_coefficients, coverage_value, need_weight_series, scaled_coverage_lines
@@ -62,18 +62,27 @@ def transportation_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     relaxation used to warm-start CP-SAT on parts that are not transportation problems. Offers and
     needs of different resources never meet, so each resource is its own, smaller network.
     """
+    solved = transportation_optimum(batch, pairs, scenario, km_cost_per_unit)
+    return None if solved is None else solved[0]
+
+
+def transportation_optimum(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
+                           km_cost_per_unit: bool = False) -> tuple[np.ndarray, int] | None:
+    """`transportation_amounts` and the flow's optimal value (arc gains less unit costs, in 1/OBJECTIVE_SCALE)."""
     amounts = np.zeros(len(pairs), dtype="int64")
+    value = 0
     for positions in pairs.groupby("resource", sort=True).indices.values():
         found = resource_amounts(batch, pairs.iloc[positions], scenario, km_cost_per_unit)
         if found is None:
             return None
-        amounts[positions] = found
-    return amounts
+        amounts[positions], gained = found
+        value += gained
+    return amounts, value
 
 
 def resource_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
-                     km_cost_per_unit: bool) -> np.ndarray | None:
-    """`transportation_amounts` for pairs of one resource, as one min-cost flow built from whole arrays.
+                     km_cost_per_unit: bool) -> tuple[np.ndarray, int] | None:
+    """`transportation_optimum` for pairs of one resource, as one min-cost flow built from whole arrays.
 
     Nodes: the source, the offers, the needs, the sink.
     """
@@ -103,7 +112,7 @@ def resource_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
     flow.set_node_supply(sink, -total)
     if flow.solve() != flow.OPTIMAL:
         return None
-    return np.asarray(flow.flows(pair_arcs), dtype="int64")
+    return np.asarray(flow.flows(pair_arcs), dtype="int64"), -int(flow.optimal_cost())
 
 
 def scaled_array(values: np.ndarray) -> np.ndarray:
@@ -153,3 +162,44 @@ def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, sce
     cost = int(np.dot(scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float)),
                       np.asarray(amounts, dtype="int64")))
     return coverage - cost, {"Coverage": coverage, "Cost": -cost}
+
+
+def relaxation_bound(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int | None:
+    """An upper bound on a pairings-only part's objective (in 1/OBJECTIVE_SCALE), from the flow relaxation.
+
+    Every hard rule is dropped, each pairing's travel is spread over the units it could carry (never
+    more than it costs), the reliability discount is ignored, pooling counts in every district where
+    both resources could meet, and the penalty terms count 0: each change can only raise the best
+    value, so the flow's optimum plus these is at least the model's. `rounding_slack` covers the
+    model's integer rounding. None where it does not apply: roles in the part (their terms are not in
+    the flow) or lexicographic solving (another objective).
+    """
+    if len(batch.roles) or scenario.solver.mode != "weighted" or pairs.empty:
+        return None
+    solved = transportation_optimum(batch, pairs, scenario, km_cost_per_unit=True)
+    if solved is None:
+        return None
+    return solved[1] + pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario)
+
+
+def pooling_ceiling(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int:
+    """The pooling term if every district where both resources of a pooling pair could arrive were pooled."""
+    weight = scenario.weights.pooling
+    if weight == 0:
+        return 0
+    priority = batch.districts.set_index("district_id")["priority"]
+    arriving = pairs.groupby("district_id")["resource"].agg(set)
+    return sum(round(weight * priority[district] * OBJECTIVE_SCALE)
+               for district, resources in arriving.items()
+               for first, second in scenario.pooling.pairs if first in resources and second in resources)
+
+
+def rounding_slack(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int:
+    """What the model's integer coverage can exceed the flow's per-unit gains by, summed over the needs.
+
+    Per need: the coverage coefficient is rounded to the nearest unit (½ × COVERAGE_SCALE × f(1)),
+    and each flow arc's per-unit gain to the nearest unit (½ per unit of the need).
+    """
+    needs = batch.needs[batch.needs["need_id"].isin(pairs["need_id"])]
+    top = coverage_value(1.0, scenario.coverage.segments)
+    return int(np.ceil((0.5 * COVERAGE_SCALE * top + 1) * len(needs) + 0.5 * needs["quantity"].sum()))

@@ -22,11 +22,12 @@ from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
 from matcher.explain import with_reasons
-from matcher.flow import is_transportation, solve_by_flow
+from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
 from matcher.labor import chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
+from matcher.regions import cut_large_parts
 from matcher.rounding import rounded_plan
 from matcher.scenario import Scenario
 from matcher.verify import verify_tables
@@ -62,6 +63,7 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
         parts = find_parts(batch, pairs, scenario)
     else:  # one part: asked for, or one min-cost flow solves every part at once as exactly as apart
         parts = [Part(0, batch, np.arange(len(pairs)))]
+    parts, split_bounds = cut_large_parts(parts, pairs, scenario)
     times["split_s"] = time.perf_counter() - started
     started = time.perf_counter()
     plan = None
@@ -75,6 +77,11 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     status = merged_status([o.status for o in outcomes])
     stats = {"pairs": len(pairs), "parts": len(parts),
              "variables": sum(o.variables for o in outcomes), "constraints": sum(o.constraints for o in outcomes)}
+    splits = region_split_lines(outcomes, parts, split_bounds)
+    if splits:
+        stats["region_splits"] = splits
+        if status is Status.OPTIMAL and any(line["status"] != "optimal" for line in splits):
+            status = Status.FEASIBLE
     if interrupt.requested:
         stats["interrupted"] = True  # stopped by Ctrl-C: the best plan found so far, not proven optimal
     summary = [o.summary(part) for o, part in zip(outcomes, parts)]
@@ -82,7 +89,8 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
         return Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats, parts=summary)
 
     objective = sum(o.objective for o in outcomes) / OBJECTIVE_SCALE
-    bound = sum(o.bound for o in outcomes) / OBJECTIVE_SCALE
+    bound = (sum(o.bound for o, part in zip(outcomes, parts) if part.split_of is None)
+             + sum(round(line["best_bound"] * OBJECTIVE_SCALE) for line in splits)) / OBJECTIVE_SCALE
     amounts = np.zeros(len(pairs), dtype="int64")
     for outcome, part in zip(outcomes, parts):
         amounts[part.positions] = outcome.amounts
@@ -104,6 +112,26 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     return result
 
 
+def region_split_lines(outcomes: list[PartOutcome], parts: list[Part], bounds: dict[int, int]) -> list[dict]:
+    """run.json's line for each part cut by region: its regions' plans together, against the part's own bound.
+
+    A region's bound holds only for its share of the part, so the part is bounded by its flow
+    relaxation (never below the plan) and is optimal only when the plan meets that bound.
+    """
+    lines = []
+    for whole, bound in bounds.items():
+        members = [o for o, part in zip(outcomes, parts) if part.split_of == whole]
+        if not all(o.status.has_plan for o in members):
+            continue
+        objective = sum(o.objective for o in members)
+        bound = max(bound, objective)
+        lines.append({"part": whole, "regions": len(members), "status": "optimal" if bound == objective else
+                      "feasible", "objective": objective / OBJECTIVE_SCALE, "best_bound": bound / OBJECTIVE_SCALE,
+                      "gap": relative_gap(objective / OBJECTIVE_SCALE, bound / OBJECTIVE_SCALE),
+                      "bound_from": "flow relaxation"})
+    return lines
+
+
 @dataclass
 class PartOutcome:
     """What solving one part gave: integer objective and bound (in 1/OBJECTIVE_SCALE), amounts, roles."""
@@ -112,6 +140,7 @@ class PartOutcome:
     status: Status
     method: str
     start: str = "none"  # how the search started: see `warm_start`
+    bound_from: str = "cp-sat"  # which bound is reported: CP-SAT's, or the flow relaxation's when tighter
     objective: int = 0
     bound: int = 0
     amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
@@ -125,9 +154,12 @@ class PartOutcome:
 
     def summary(self, part: Part) -> dict:
         """The part's line in run.json."""
-        line = {"part": self.index, "method": self.method, "start": self.start, "status": self.status.value,
-                "pairs": len(part.positions),
+        line = {"part": self.index, "method": self.method, "start": self.start, "bound_from": self.bound_from,
+                "status": self.status.value, "pairs": len(part.positions),
                 "roles": len(part.batch.roles), "solve_s": round(self.solve_s, 3)}
+        if part.split_of is not None:  # its bound and gap are of its region's share only
+            line.update(split_of=part.split_of, region=part.region)
+            line["bound_from"] = "its region's share"
         if self.status.has_plan:
             objective, bound = self.objective / OBJECTIVE_SCALE, self.bound / OBJECTIVE_SCALE
             line.update(objective=objective, best_bound=bound, gap=relative_gap(objective, bound))
@@ -145,8 +177,9 @@ def merged_status(statuses: list[Status]) -> Status:
 def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
               workers: int, dask: str | None, plan: dict | None = None) -> list[PartOutcome]:
     """Solve every part: here, on local processes, or on Dask; results come back in part order."""
-    tasks = [(part.index, part.batch, pairs.iloc[part.positions].reset_index(drop=True), budget, plan,
-              part.role_candidates) for part, budget in zip(parts, time_budgets(parts, scenario))]
+    tasks = [(part.index, part.batch, part.pairs if part.pairs is not None else
+              pairs.iloc[part.positions].reset_index(drop=True), budget, plan, part.role_candidates)
+             for part, budget in zip(parts, time_budgets(parts, scenario))]
     if dask:
         from matcher.distributed import solve_on_dask
 
@@ -232,7 +265,10 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
     if status.has_plan:
         outcome.objective = round(solver.objective_value)
-        outcome.bound = round(solver.best_objective_bound)
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, round(solver.best_objective_bound),
+                                                           batch, pairs, scenario)
+        if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
+            outcome.status = Status.OPTIMAL  # the plan meets a proven bound
         outcome.amounts = np.array([int(solver.value(a)) for a in m.amount], dtype="int64")
         outcome.positions = chosen_positions(m, solver)
         outcome.breakdown = {name: int(solver.value(expr)) for name, expr in m.terms.items()}
@@ -240,7 +276,9 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
 
 
 WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from a rounded transportation relaxation
-COMPLETION_SHARE = 0.1  # at most this share of a part's time limit goes to completing that plan
+COMPLETION_SHARE = 0.1  # this share of a part's time limit goes to completing that plan,
+COMPLETION_S_PER_PAIR = 0.0005  # or this per pair if more (CP-SAT's presolve of the copy), up to
+COMPLETION_MAX_SHARE = 0.5  # this share of the time limit
 COMPLETION_GAP = 0.005  # the completion stops this close to its best (the search goes on from there)
 
 
@@ -263,7 +301,9 @@ def warm_start(m, limits) -> str:
     hint_amounts(copy, m, amounts)
     solver = cp_model.CpSolver()
     solver.parameters.fix_variables_to_their_hinted_value = True
-    solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, COMPLETION_SHARE * limits.time_limit_s)
+    solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, min(
+        max(COMPLETION_SHARE * limits.time_limit_s, COMPLETION_S_PER_PAIR * len(pairs)),
+        COMPLETION_MAX_SHARE * limits.time_limit_s))
     solver.parameters.relative_gap_limit = COMPLETION_GAP
     solver.parameters.num_workers = search_workers(limits.workers)
     solver.parameters.random_seed = limits.seed
@@ -282,6 +322,21 @@ def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
         model.add_hint(used, value > 0)
         if divisible:
             model.add_hint(amount, value)
+
+
+def tightest_bound(objective: int, solver_bound: int, batch: Batch, pairs: pd.DataFrame,
+                   scenario: Scenario) -> tuple[int, str]:
+    """CP-SAT's proven bound, or the flow relaxation's (`matcher.flow.relaxation_bound`) where that is lower.
+
+    On large parts CP-SAT may stop before its linear relaxation is solved; the flow's is exact in
+    well under a second, so it can bound the plan more tightly. Both are valid; the lower one is kept.
+    """
+    if len(pairs) < WARM_START_PAIRS:
+        return solver_bound, "cp-sat"
+    relaxed = relaxation_bound(batch, pairs, scenario)
+    if relaxed is not None and objective <= relaxed < solver_bound:
+        return relaxed, "flow relaxation"
+    return solver_bound, "cp-sat"
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:
