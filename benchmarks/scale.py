@@ -167,11 +167,16 @@ def matcher_task(task: dict) -> dict:
     total = time.perf_counter() - started
     times = result.times
     methods: dict[str, int] = {}
+    starts: dict[str, int] = {}
     for part in result.parts:
         methods[part["method"]] = methods.get(part["method"], 0) + 1
+        if part.get("pairs", 0) >= 1_000:
+            starts[part.get("start", "none")] = starts.get(part.get("start", "none"), 0) + 1
     return {"read_validate_s": read_s, "candidates_s": timings["candidates_s"],
             "parts_s": timings.get("parts_s", 0.0),  # a transportation batch is solved whole, never split
             "pairs": result.model_stats["pairs"], "parts": result.model_stats["parts"], "methods": methods,
+            "starts_of_large_parts": starts, "region_splits": result.model_stats.get("region_splits", []),
+            "largest_part_pairs": max((p["pairs"] for p in result.parts), default=0),
             "variables": result.model_stats["variables"], "constraints": result.model_stats["constraints"],
             "build_s": times["build_s"], "search_s": times["solve_s"] - times["build_s"],
             "solve_wall_s": times["solve_s"], "verify_s": times.get("verify_s"), "solve_total_s": total,
@@ -361,12 +366,18 @@ def table(rows: list[dict]) -> list[str]:
     for label, key, form in (("matcher read+validate s", "read_validate_s", "{:.2f}"),
                              ("candidates s", "candidates_s", "{:.2f}"), ("eligible pairs", "pairs", "{:,}"),
                              ("parts (find_parts s)", "parts", "{:,}"), ("find_parts s", "parts_s", "{:.2f}"),
+                             ("largest part, pairs", "largest_part_pairs", "{:,}"),
                              ("model build s (all parts)", "build_s", "{:.2f}"),
                              ("solve s (search, flow)", "search_s", "{:.2f}"), ("verify s", "verify_s", "{:.2f}"),
                              ("peak memory MiB", "peak_mib", "{:,.0f}"), ("status", "status", "{}"),
                              ("objective", "objective", "{:.4f}"), ("bound", "bound", "{:.4f}"),
                              ("gap", "gap", "{:.2e}")):
         line(f"matcher: {label}", [cell(r["matcher"], key, form) for r in rows])
+    line("matcher: large parts started complete", [str(r["matcher"].get("starts_of_large_parts", {}).get("complete", 0))
+                                                   + "/" + str(sum(r["matcher"].get("starts_of_large_parts", {})
+                                                                   .values())) for r in rows])
+    line("matcher: parts cut by region", [",".join(str(s["regions"]) for s in r["matcher"].get("region_splits", []))
+                                          or "none" for r in rows])
     line("core: pairs / parts", [f"{cell(r['core'], 'pairs', '{:,}')}/{cell(r['core'], 'parts', '{}')}"
                                  for r in rows])
     line("core: build+solve s", [cell(r["core"], "solve_wall_s") for r in rows])

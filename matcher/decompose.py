@@ -34,6 +34,7 @@ class Part:
     pairs: pd.DataFrame | None = None  # the part's own pairs (with its shares of offers) when cut by region
     split_of: int | None = None  # the part it is a region of (matcher.regions), numbered before the split
     region: str | None = None
+    whole: Part | None = None  # the part it was cut from
 
     @property
     def size(self) -> int:

@@ -37,11 +37,14 @@ REGION_SPLIT_PAIRS = 100_000
 
 
 def can_split(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
-    """Large, over several regions, with no roles and no rule or term that reads across every region."""
+    """Large, over several regions, with no roles and no rule or term that reads across every region, and not
+    a transportation problem (one min-cost flow solves those exactly, whole)."""
+    from matcher.flow import is_transportation
+
     return (scenario.solver.region_split and len(pairs) >= REGION_SPLIT_PAIRS and batch.roles.empty
             and scenario.solver.mode == "weighted" and scenario.weights.fairness == 0
             and scenario.policy.min_benefit == "off"
-            and batch.districts["region"].fillna("").nunique() > 1)
+            and batch.districts["region"].fillna("").nunique() > 1 and not is_transportation(batch, pairs, scenario))
 
 
 def split_by_region(batch: Batch, pairs: pd.DataFrame,
@@ -59,7 +62,8 @@ def split_by_region(batch: Batch, pairs: pd.DataFrame,
     frame = pairs.assign(region=region, amount=amounts)
     keep = np.ones(len(pairs), dtype=bool)
     share = pairs["offer_quantity"].to_numpy("int64").copy()
-    share_offers(frame, keep, share)
+    if not share_offers(frame, keep, share):
+        return None
     keep &= one_region_per(frame, legal_cap_groups(batch, pairs, scenario)[0],
                            np.round(100 * pairs["contribution_per_unit"].to_numpy(float)) * amounts)
     locks = locked_pairs(batch, pairs)
@@ -100,21 +104,25 @@ def keeps_agreements(batch: Batch, frame: pd.DataFrame, keep: np.ndarray, share:
     return bool((kept.reindex(floors.index).fillna(0) >= given.reindex(floors.index).fillna(0)).all())
 
 
-def share_offers(frame: pd.DataFrame, keep: np.ndarray, share: np.ndarray) -> None:
+def share_offers(frame: pd.DataFrame, keep: np.ndarray, share: np.ndarray) -> bool:
     """Offers used across regions: a split offer's quantity shared as the rounded plan uses it (the rest to its
-    main region); an indivisible offer kept in one region. Changes `keep` and `share` in place."""
+    main region); an indivisible offer kept in one region. Changes `keep` and `share` in place. False when the
+    rounded plan itself gives an offer more than it has (two locked or reserved pairings can): no split then."""
     spanning = frame.groupby("offer_id")["region"].transform("nunique").to_numpy() > 1
     if not spanning.any():
-        return
+        return True
     spread = frame[spanning]
     main = main_region(spread["offer_id"], spread["region"], spread["amount"])
     is_main = spread["region"].to_numpy() == spread["offer_id"].map(main).to_numpy()
     used = spread.groupby(["offer_id", "region"])["amount"].transform("sum").to_numpy()
     left = (spread["offer_quantity"] - spread.groupby("offer_id")["amount"].transform("sum")).to_numpy()
     divisible = spread["divisible"].to_numpy(bool)
+    if (divisible & (left < 0)).any():
+        return False
     rows = np.flatnonzero(spanning)
-    share[rows] = np.where(divisible, used + np.where(is_main, np.maximum(left, 0), 0), share[rows])
+    share[rows] = np.where(divisible, used + np.where(is_main, left, 0), share[rows])
     keep[rows] &= divisible | is_main
+    return True
 
 
 def one_region_per(frame: pd.DataFrame, key: pd.Series, weight: np.ndarray) -> np.ndarray:
@@ -176,7 +184,8 @@ def region_batch(batch: Batch, pairs: pd.DataFrame, region: str, limits: pd.Data
     conflicts = batch.conflicts[batch.conflicts["partner_a"].isin(partner_ids)
                                 & batch.conflicts["partner_b"].isin(partner_ids)]
     decisions = batch.decisions[(batch.decisions["action"] == "lock") & batch.decisions["role_id"].isna()]
-    mine = [lock_region.get(f"lock:{i}", region if first else None) == region for i in range(len(decisions))]
+    mine = np.array([lock_region.get(f"lock:{i}", region if first else None) == region
+                     for i in range(len(decisions))], dtype=bool)
     return Batch(partners=partners.reset_index(drop=True),
                  offers=batch.offers[batch.offers["offer_id"].isin(set(pairs["offer_id"]))].reset_index(drop=True),
                  needs=needs.reset_index(drop=True),
@@ -188,7 +197,8 @@ def region_batch(batch: Batch, pairs: pd.DataFrame, region: str, limits: pd.Data
 
 def cut_large_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario) -> tuple[list[Part], dict[int, int]]:
     """The parts with each large one replaced by its regions (renumbered in order), and the flow-relaxation
-    bound (in 1/OBJECTIVE_SCALE) of every part that was cut, by its number before the cut."""
+    bound (in 1/OBJECTIVE_SCALE) of every part that was cut, by its number before the cut. A region keeps
+    the part it came from (`whole`), to be solved uncut if the region turns out to have no plan."""
     from matcher.flow import relaxation_bound
 
     cut: list[Part] = []
@@ -203,5 +213,5 @@ def cut_large_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario) 
         bounds[part.index] = bound
         for name, piece_batch, positions, piece_pairs in pieces:
             cut.append(Part(len(cut), piece_batch, part.positions[positions], None, piece_pairs,
-                            split_of=part.index, region=name))
+                            split_of=part.index, region=name, whole=part))
     return cut, bounds

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -23,7 +23,7 @@ from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
 from matcher.explain import with_reasons
 from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
-from matcher.labor import chosen_positions
+from matcher.labor import add_lead_hint, chosen_positions
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
@@ -70,7 +70,9 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     if hint is not None:
         plan = {(o, n): int(q) for o, n, q in zip(hint["offer_id"], hint["need_id"], hint["quantity"])}
     with stop_on_interrupt() as interrupt:
-        outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan)
+        outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan, split_bounds)
+        parts, outcomes, uncut = solve_failed_cuts_whole(parts, outcomes, split_bounds, pairs, scenario, workers,
+                                                         dask, plan)
     times["solve_s"] = time.perf_counter() - started
     times["build_s"] = sum(o.build_s for o in outcomes)
 
@@ -78,6 +80,8 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     stats = {"pairs": len(pairs), "parts": len(parts),
              "variables": sum(o.variables for o in outcomes), "constraints": sum(o.constraints for o in outcomes)}
     splits = region_split_lines(outcomes, parts, split_bounds)
+    if uncut:
+        stats["solved_uncut"] = uncut  # parts cut by region where a region had no plan
     if splits:
         stats["region_splits"] = splits
         if status is Status.OPTIMAL and any(line["status"] != "optimal" for line in splits):
@@ -112,6 +116,33 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     return result
 
 
+def solve_failed_cuts_whole(parts: list[Part], outcomes: list[PartOutcome], split_bounds: dict[int, int],
+                            pairs: pd.DataFrame, scenario: Scenario, workers: int, dask: str | None,
+                            plan: dict | None) -> tuple[list[Part], list[PartOutcome], list[int]]:
+    """Parts cut by region where some region found no plan (its share can be too small for a floor or a hard
+    policy) are solved again uncut, with the time their regions had; parts and outcomes renumbered in order.
+    Also returns the numbers (before the cut) of the parts solved again."""
+    failed = sorted({part.split_of for part, o in zip(parts, outcomes)
+                     if part.split_of is not None and not o.status.has_plan})
+    if not failed:
+        return parts, outcomes, []
+    for whole in failed:
+        members = [i for i, part in enumerate(parts) if part.split_of == whole]
+        budget = scenario.with_({"solver.time_limit_s": max(MIN_PART_TIME_S, sum(
+            time_budget(parts[i], parts, scenario) for i in members))})
+        again = run_parts([replace(parts[members[0]].whole, index=members[0])], pairs, budget, None, workers, dask,
+                          plan)[0]
+        parts = parts[:members[0]] + [parts[members[0]].whole] + [p for i, p in enumerate(parts)
+                                                                  if i > members[0] and i not in members]
+        outcomes = outcomes[:members[0]] + [again] + [o for i, o in enumerate(outcomes)
+                                                      if i > members[0] and i not in members]
+        del split_bounds[whole]
+    parts = [replace(part, index=i) for i, part in enumerate(parts)]
+    for i, outcome in enumerate(outcomes):
+        outcome.index = i
+    return parts, outcomes, failed
+
+
 def region_split_lines(outcomes: list[PartOutcome], parts: list[Part], bounds: dict[int, int]) -> list[dict]:
     """run.json's line for each part cut by region: its regions' plans together, against the part's own bound.
 
@@ -124,7 +155,9 @@ def region_split_lines(outcomes: list[PartOutcome], parts: list[Part], bounds: d
         if not all(o.status.has_plan for o in members):
             continue
         objective = sum(o.objective for o in members)
-        bound = max(bound, objective)
+        if bound < objective:
+            raise SolverError("the flow relaxation bounds a plan below its value (a bug in matcher; please "
+                              "report it, and solve with solver.region_split = false meanwhile)")
         lines.append({"part": whole, "regions": len(members), "status": "optimal" if bound == objective else
                       "feasible", "objective": objective / OBJECTIVE_SCALE, "best_bound": bound / OBJECTIVE_SCALE,
                       "gap": relative_gap(objective / OBJECTIVE_SCALE, bound / OBJECTIVE_SCALE),
@@ -175,8 +208,13 @@ def merged_status(statuses: list[Status]) -> Status:
 
 
 def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progress: Progress | None,
-              workers: int, dask: str | None, plan: dict | None = None) -> list[PartOutcome]:
-    """Solve every part: here, on local processes, or on Dask; results come back in part order."""
+              workers: int, dask: str | None, plan: dict | None = None,
+              split_bounds: dict[int, int] | None = None) -> list[PartOutcome]:
+    """Solve every part: here, on local processes, or on Dask; results come back in part order.
+
+    Progress, part by part, adds a region's part to the bound as the whole part it was cut from
+    (`split_bounds`), once: a region's own bound holds for its share only.
+    """
     tasks = [(part.index, part.batch, part.pairs if part.pairs is not None else
               pairs.iloc[part.positions].reset_index(drop=True), budget, plan, part.role_candidates)
              for part, budget in zip(parts, time_budgets(parts, scenario))]
@@ -190,10 +228,15 @@ def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progre
     if len(tasks) == 1:
         return [solve_part(*tasks[0], progress=progress)]
     outcomes, objective, bound, started = [], 0.0, 0.0, time.perf_counter()
-    for task in tasks:
+    counted: set[int] = set()
+    for part, task in zip(parts, tasks):
         outcomes.append(solve_part(*task))
         objective += outcomes[-1].objective / OBJECTIVE_SCALE
-        bound += outcomes[-1].bound / OBJECTIVE_SCALE
+        if part.split_of is None:
+            bound += outcomes[-1].bound / OBJECTIVE_SCALE
+        elif part.split_of not in counted:
+            counted.add(part.split_of)
+            bound += (split_bounds or {}).get(part.split_of, 0) / OBJECTIVE_SCALE
         if progress:
             progress(time.perf_counter() - started, objective, bound)
     return outcomes
@@ -206,10 +249,13 @@ def time_budgets(parts: list[Part], scenario: Scenario) -> list[Scenario]:
     """Each part's scenario, with its share of solver.time_limit_s (in proportion to its size, at least 1 s)."""
     if len(parts) <= 1:
         return [scenario] * len(parts)
-    total = sum(part.size for part in parts) or 1
-    limit = scenario.solver.time_limit_s
-    return [scenario.with_({"solver.time_limit_s": max(MIN_PART_TIME_S, limit * part.size / total)})
-            for part in parts]
+    return [scenario.with_({"solver.time_limit_s": time_budget(part, parts, scenario)}) for part in parts]
+
+
+def time_budget(part: Part, parts: list[Part], scenario: Scenario) -> float:
+    """One part's share of solver.time_limit_s among `parts`: in proportion to its size, at least 1 s."""
+    total = sum(p.size for p in parts) or 1
+    return max(MIN_PART_TIME_S, scenario.solver.time_limit_s * part.size / total)
 
 
 def solve_part_task(task: tuple) -> PartOutcome:
@@ -306,12 +352,14 @@ def warm_start(m, limits) -> str:
         COMPLETION_MAX_SHARE * limits.time_limit_s))
     solver.parameters.relative_gap_limit = COMPLETION_GAP
     solver.parameters.num_workers = search_workers(limits.workers)
+    solver.parameters.interleave_search = limits.deterministic and solver.parameters.num_workers > 1
     solver.parameters.random_seed = limits.seed
     code = run_solver(solver, copy, None)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         hint_with_solution(m.model, solver)
         return "complete"
     hint_amounts(m.model, m, amounts)
+    add_lead_hint(m)  # hint_amounts cleared the model's hints, the leads' among them
     return "pairings"
 
 

@@ -10,6 +10,7 @@ from matcher.candidates import eligible_pairs
 from matcher.flow import relaxation_bound
 from matcher.generate import generate_batch
 from matcher.rounding import legal_cap_groups
+from tests.builders import build
 
 
 @pytest.fixture
@@ -84,3 +85,49 @@ def test_no_cut_by_region_where_a_term_or_rule_reads_every_region(tmp_path, smal
     for change in ({"policy.min_benefit": "soft"}, {"weights.fairness": 1.0}, {"solver.mode": "lexicographic"},
                    {"solver.region_split": False}):
         assert not regions.can_split(batch, pairs, batch.scenario.with_(change)), change
+
+
+TWO_REGIONS = [{"district_id": "D0", "region": "North", "priority": 1, "neighbors": "D1", "lat": 45, "lon": -93},
+               {"district_id": "D1", "region": "South", "priority": 1, "neighbors": "D0", "lat": 45.1, "lon": -93}]
+TWO_PARTNERS = [{"partner_id": "P1", "home_district": "D0"}, {"partner_id": "P2", "home_district": "D1"}]
+
+
+def two_region_batch(folder, floor: int = 0, **optional) -> matcher.Batch:
+    """Two offers that reach both regions, one need in each."""
+    offers = [{"offer_id": f"O{i}", "partner_id": f"P{i}", "resource": "volunteers", "quantity": 10, "reach": "any",
+               "min_chunk": 2} for i in (1, 2)]
+    needs = [{"need_id": "N0", "district_id": "D0", "resource": "volunteers", "quantity": 6, "floor": floor},
+             {"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 20, "priority": 3}]
+    return build(folder, districts=TWO_REGIONS, partners=TWO_PARTNERS, offers=offers, needs=needs, **optional)
+
+
+def test_a_part_without_decisions_is_cut_and_solved(tmp_path, monkeypatch):
+    monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
+    batch = two_region_batch(tmp_path)
+    result = matcher.solve(batch, batch.scenario.with_({"solver.workers": 1, "weights.fairness": 0.0}))
+    assert result.model_stats["region_splits"][0]["regions"] == 2
+    assert {p["region"] for p in result.parts} == {"North", "South"}
+
+
+def test_a_cut_whose_region_has_no_plan_is_solved_uncut(tmp_path, monkeypatch):
+    # N0's floor needs both offers (hard dependence cap 0.5), but the rounded plan gives O2 to the south
+    batch = two_region_batch(tmp_path, floor=6, decisions=[{"action": "lock", "offer_id": "O2", "need_id": "N1"}])
+    scenario = batch.scenario.with_({"solver.workers": 1, "weights.fairness": 0.0, "policy.dependence": "hard",
+                                     "policy.dependence_cap": 0.5})
+    uncut = matcher.solve(batch, scenario)
+    monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
+    result = matcher.solve(batch, scenario)
+    assert result.model_stats["solved_uncut"] == [0] and "region_splits" not in result.model_stats
+    assert result.status is uncut.status is matcher.Status.OPTIMAL
+    assert result.objective == pytest.approx(uncut.objective)
+
+
+def test_a_transportation_part_is_never_cut(tmp_path, monkeypatch):
+    monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
+    batch = two_region_batch(tmp_path)
+    scenario = batch.scenario.with_({"weights.fairness": 0.0, "weights.travel": 0.0, "weights.pooling": 0.0})
+    flat = batch.offers.assign(min_chunk=1)
+    batch.offers = flat
+    assert not regions.can_split(batch, eligible_pairs(batch), scenario)
+    result = matcher.solve(batch, scenario)
+    assert [p["method"] for p in result.parts] == ["min-cost-flow"] and result.status is matcher.Status.OPTIMAL
