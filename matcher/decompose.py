@@ -38,7 +38,9 @@ class Part:
 
     @property
     def size(self) -> int:
-        return len(self.positions) + len(self.batch.roles)
+        """What the part's time share goes by: its pairs and its role candidates (or roles, if not chosen yet)."""
+        roles = len(self.batch.roles) if self.role_candidates is None else len(self.role_candidates)
+        return len(self.positions) + roles
 
 
 def couples_everything(batch: Batch, scenario: Scenario) -> bool:
