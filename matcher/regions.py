@@ -66,7 +66,7 @@ def split_by_region(batch: Batch, pairs: pd.DataFrame,
         return None
     keep &= one_region_per(frame, legal_cap_groups(batch, pairs, scenario)[0],
                            np.round(100 * pairs["contribution_per_unit"].to_numpy(float)) * amounts)
-    locks = locked_pairs(batch, pairs)
+    locks = locked_pairs(batch, pairs, scenario)
     locks = locks[locks["lock"].str.startswith("lock:")]
     lock_of = pd.Series(None, index=range(len(pairs)), dtype=object)
     lock_of.iloc[locks["position"].to_numpy()] = locks["lock"].to_numpy()

@@ -27,28 +27,23 @@ from matcher.batch import Batch
 from matcher.candidates import DECISION_KEYS
 from matcher.scenario import Scenario
 
-RESTRICT_ROUNDS = 6  # relaxation solves at most; each one only takes pairs away, so few are needed
+RESTRICT_ROUNDS = 6  # restrictions at most; each one only takes pairs away, so few are needed
 
 
 def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray | None:
     """Amounts per pair that keep capacities, whole offers, chunks, need sizes, district limits, conflicts,
     legal caps, locks and floors as far as simple repairs can; None when the relaxation has no solution."""
-    from matcher.flow import transportation_amounts
-
-    locked = locked_pairs(batch, pairs)
-    protected = np.isin(np.arange(len(pairs)), locked["position"].to_numpy())
+    locked = locked_pairs(batch, pairs, scenario)
+    protected = kept_amounts(pairs, locked)
     chunk = pairs["min_chunk"].to_numpy("int64")
     upper = pairs["upper"].to_numpy("int64").copy()  # what each pair may still carry; 0 takes it away
     cap_group = legal_cap_groups(batch, pairs, scenario)[0].fillna("")
     amounts = np.zeros(len(pairs), dtype="int64")
     for _ in range(RESTRICT_ROUNDS):
-        positions = np.flatnonzero(upper > 0)
-        found = transportation_amounts(batch, pairs.iloc[positions].assign(upper=upper[positions]).reset_index(
-            drop=True), scenario, km_cost_per_unit=True)
+        found = restricted_flow(batch, pairs, scenario, upper)
         if found is None:
             return None
-        amounts = np.zeros(len(pairs), dtype="int64")
-        amounts[positions] = found
+        amounts = found
         capped = within_legal_caps(batch, pairs, amounts, scenario, protected)
         at_cap = pd.Series(capped < amounts).groupby(cap_group).transform("any").to_numpy(bool)
         tighter = np.where(at_cap, np.where(capped >= chunk, capped, 0), upper)  # a group at its cap takes no more
@@ -64,7 +59,36 @@ def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> np.nd
     return top_up_floors(batch, pairs, amounts, scenario)
 
 
-def locked_pairs(batch: Batch, pairs: pd.DataFrame) -> pd.DataFrame:
+def kept_amounts(pairs: pd.DataFrame, locked: pd.DataFrame) -> np.ndarray:
+    """What each pair keeps whatever is cut: all it carries for a locked pairing, a floor's minimum for the
+    pairing reserved for it, nothing for the others."""
+    kept = np.zeros(len(pairs), dtype="int64")
+    locks = locked[locked["minimum"].isna()]
+    kept[locks["position"].to_numpy()] = np.iinfo("int64").max
+    floors = locked[locked["minimum"].notna()]
+    np.maximum.at(kept, floors["position"].to_numpy(), floors["minimum"].to_numpy("int64"))
+    return kept
+
+
+def restricted_flow(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, upper: np.ndarray) -> np.ndarray | None:
+    """The relaxation on the pairs still allowed (upper > 0), each carrying at most its `upper`.
+
+    (Spreading each pairing's travel over what it carried in the last solve, dynamic slope scaling, was
+    tried: +0.25% on a state batch with a travel weight 20 times the default, for 3 times the time.)
+    """
+    from matcher.flow import transportation_amounts
+
+    positions = np.flatnonzero(upper > 0)
+    allowed = pairs.iloc[positions].assign(upper=upper[positions]).reset_index(drop=True)
+    found = transportation_amounts(batch, allowed, scenario, km_cost_per_unit=True)
+    if found is None:
+        return None
+    amounts = np.zeros(len(pairs), dtype="int64")
+    amounts[positions] = found
+    return amounts
+
+
+def locked_pairs(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """(lock, pair position, quantity, minimum) for every pair a pairing lock matches, plus one reserved pair
     per hard floor (`minimum` is what it must carry; NaN for a lock, which needs a minimum chunk)."""
     locks = batch.decisions[(batch.decisions["action"] == "lock") & batch.decisions["role_id"].isna()]
@@ -79,18 +103,19 @@ def locked_pairs(batch: Batch, pairs: pd.DataFrame) -> pd.DataFrame:
             match = match[match[key] == value]
         found.append(pd.DataFrame({"lock": f"lock:{row}", "position": match["position"].to_numpy(),
                                    "quantity": decision.quantity, "minimum": np.nan}))
-    found.append(floor_reservations(batch, pairs))
+    found.append(floor_reservations(batch, pairs, scenario))
     return pd.concat(found, ignore_index=True)
 
 
-def floor_reservations(batch: Batch, pairs: pd.DataFrame) -> pd.DataFrame:
+def floor_reservations(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """For each need with a hard floor, the split offer that can cover it alone (a local partner first, then
-    the largest offer), reserved for it so that the restriction keeps that pairing."""
+    the largest offer; none a legal cap counts, as a reserved pairing is never cut), reserved for it so
+    that the restriction keeps that pairing."""
     floors = batch.needs.loc[batch.needs["floor"] > 0, ["need_id", "floor"]]
-    rows = pairs.reset_index(names="position")
-    rows = rows[rows["divisible"]].merge(floors, on="need_id").merge(
+    rows = pairs.assign(capped=legal_cap_groups(batch, pairs, scenario)[0].notna()).reset_index(names="position")
+    rows = rows[rows["divisible"] & ~rows["capped"]].merge(floors, on="need_id").merge(
         batch.partners[["partner_id", "home_district"]], on="partner_id", how="left")
-    credit = rows["reliability"] if batch.scenario.policy.reliability == "expected" else 1.0
+    credit = rows["reliability"] if scenario.policy.reliability == "expected" else 1.0
     rows = rows.assign(local=rows["home_district"] == rows["district_id"],
                        minimum=np.maximum(np.ceil(rows["floor"] / credit), rows["min_chunk"]))
     rows = rows[rows["minimum"] <= rows["upper"]].sort_values(["need_id", "local", "offer_quantity", "offer_id"],
@@ -233,8 +258,9 @@ def legal_cap_groups(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> t
 
 def cut_over(pairs: pd.DataFrame, amounts: np.ndarray, group: np.ndarray, limit: np.ndarray, per_unit: np.ndarray,
              protected: np.ndarray) -> np.ndarray:
-    """Within each group (None: no group), keep Σ per_unit × amount ≤ the group's limit by cutting its
-    unprotected pairs, smallest first; a cut part below its minimum chunk, or a whole offer, goes entirely."""
+    """Within each group (None: no group), keep Σ per_unit × amount ≤ the group's limit by cutting its pairs,
+    smallest first and the protected ones (`kept_amounts`) last and never below what they keep; a cut part
+    below its minimum chunk, or a whole offer, goes entirely."""
     amounts = amounts.copy()
     frame = pd.DataFrame({"group": group, "value": per_unit * amounts, "limit": limit})
     frame = frame[frame["group"].notna() & (amounts > 0)]
@@ -245,16 +271,17 @@ def cut_over(pairs: pd.DataFrame, amounts: np.ndarray, group: np.ndarray, limit:
     divisible = pairs["divisible"].to_numpy(bool)
     chunk = pairs["min_chunk"].to_numpy("int64")
     members = frame[frame["group"].isin(over.index)]
-    members = members.assign(protected=protected[members.index.to_numpy()])
+    members = members.assign(protected=protected[members.index.to_numpy()] > 0)
     members = members.sort_values(["group", "protected", "value"], kind="stable")
     excess = (over - frame.groupby("group")["limit"].first().loc[over.index]).to_dict()
     for p, name in zip(members.index, members["group"]):
-        if excess[name] <= 1e-9 or protected[p]:
+        if excess[name] <= 1e-9:
             continue
         units = int(np.ceil(excess[name] / per_unit[p] - 1e-9))
         left = amounts[p] - units if divisible[p] else 0
         if left < max(1, chunk[p]):
             left = 0
+        left = max(left, min(protected[p], amounts[p]))
         excess[name] -= per_unit[p] * (amounts[p] - left)
         amounts[p] = left
     return amounts
@@ -262,7 +289,8 @@ def cut_over(pairs: pd.DataFrame, amounts: np.ndarray, group: np.ndarray, limit:
 
 def top_up_floors(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, scenario: Scenario) -> np.ndarray:
     """Needs below a hard floor get more from split offers with room left, from partners that may work in the
-    district: already there, or with a district to spare and no conflicting partner there."""
+    district: already there, or with a district to spare and no conflicting partner there; never from a
+    pairing a legal cap counts (the caps were settled before)."""
     floors = batch.needs.set_index("need_id")["floor"]
     credit = pairs["reliability"].to_numpy(float) if scenario.policy.reliability == "expected" else np.ones(len(pairs))
     got = pd.Series(credit * amounts).groupby(pairs["need_id"].to_numpy()).sum()
@@ -291,7 +319,8 @@ def top_up_floors(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, scenar
         roomy = len(here) < limits.get(partner, np.inf)
         return roomy and not any(district in districts_of.get(r, set()) for r in rivals.get(partner, ()))
 
-    candidates = pairs[pairs["need_id"].isin(missing.index) & pairs["divisible"]]
+    uncapped = legal_cap_groups(batch, pairs, scenario)[0].isna().to_numpy()
+    candidates = pairs[pairs["need_id"].isin(missing.index) & pairs["divisible"] & uncapped]
     for need, group in candidates.groupby("need_id", sort=True):
         short = missing[need]
         for p, offer, partner, district in zip(group.index, group["offer_id"], group["partner_id"],

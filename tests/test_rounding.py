@@ -61,12 +61,16 @@ def test_a_group_over_its_limit_is_cut_smallest_part_first_and_never_below_a_chu
     pairs = pd.DataFrame({"divisible": [True, True, True, True], "min_chunk": [1, 4, 1, 1]})
     amounts = np.array([10, 5, 8, 7])
     group = np.array(["a", "a", "a", "b"], dtype=object)
-    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), np.zeros(4, bool))
+    nothing_kept = np.zeros(4, dtype="int64")
+    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), nothing_kept)
     # group a carries 23 of 15: the 5 (chunk 4) cannot shrink to 0 < x < 4 and goes; then 8 → 5
     assert cut.tolist() == [10, 0, 5, 7]
-    protected = np.array([False, True, False, False])
-    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), protected)
-    assert cut.tolist() == [10, 5, 0, 7]  # the protected (locked) part is never cut
+    kept = np.array([0, 5, 0, 0])  # a locked pairing keeps all it carries
+    cut = cut_over(pairs, amounts, group, np.array([15.0, 15.0, 15.0, 7.0]), np.ones(4), kept)
+    assert cut.tolist() == [10, 5, 0, 7]
+    kept = np.array([0, 4, 0, 0])  # a floor's reserved pairing is cut last, and only down to the floor's share
+    cut = cut_over(pairs, amounts, group, np.array([3.0, 3.0, 3.0, 7.0]), np.ones(4), kept)
+    assert cut.tolist() == [0, 4, 0, 7]
 
 
 def test_a_lock_with_a_quantity_gets_exactly_that_on_one_pair(tmp_path):
@@ -74,14 +78,17 @@ def test_a_lock_with_a_quantity_gets_exactly_that_on_one_pair(tmp_path):
                   needs=[{"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 30}],
                   decisions=[{"action": "lock", "offer_id": "O1", "need_id": "N1", "quantity": 12}])
     pairs = eligible_pairs(batch)
-    amounts = keep_locks(batch, pairs, np.array([20]), locked_pairs(batch, pairs))
+    amounts = keep_locks(batch, pairs, np.array([20]), locked_pairs(batch, pairs, batch.scenario))
     assert amounts.tolist() == [12]
-    assert keep_locks(batch, pairs, np.array([0]), locked_pairs(batch, pairs)).tolist() == [12]
+    assert keep_locks(batch, pairs, np.array([0]), locked_pairs(batch, pairs, batch.scenario)).tolist() == [12]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_path, seed):
-    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", seed, roles=0))
+LARGER = {"partners": 150, "offers": 700, "needs": 400}  # seed 5: a floor's only offers were capped ones
+
+
+@pytest.mark.parametrize("seed, sizes", [(0, {}), (1, {}), (2, {}), (3, {}), (5, LARGER), (6, LARGER)])
+def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_path, seed, sizes):
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", seed, roles=0, **sizes))
     pairs = eligible_pairs(batch)
     amounts = rounded_plan(batch, pairs, batch.scenario)
     tables, manifest = plan_tables(batch, pairs, amounts, batch.scenario)
@@ -100,3 +107,15 @@ def test_the_warm_start_completes_the_rounded_plan_and_the_search_starts_from_it
     hinted = {v.index for v in m.used}
     assert hinted <= {i for i in m.model.proto.solution_hint.vars}
     assert len(m.model.proto.solution_hint.vars) == len(m.model.proto.variables)
+
+
+def test_two_floors_on_one_offer_share_it_within_its_quantity(tmp_path):
+    batch = build(tmp_path, offers=[{"offer_id": "O1", "partner_id": "P1", "resource": "volunteers", "quantity": 10}],
+                  needs=[{"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 10,
+                          "priority": 3, "floor": 2},
+                         {"need_id": "N2", "district_id": "D1", "resource": "volunteers", "quantity": 5,
+                          "priority": 0.1, "floor": 4}])
+    pairs = eligible_pairs(batch)
+    amounts = dict(zip(pairs["need_id"], rounded_plan(batch, pairs, batch.scenario)))
+    assert amounts["N2"] >= 4 and amounts["N1"] >= 2
+    assert amounts["N1"] + amounts["N2"] <= 10
