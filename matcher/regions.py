@@ -28,6 +28,7 @@ import pandas as pd
 
 from matcher.batch import Batch
 from matcher.decompose import Part
+from matcher.flow import is_transportation, relaxation_bound
 from matcher.rounding import legal_cap_groups, locked_pairs, rounded_plan
 from matcher.scenario import Scenario
 
@@ -39,8 +40,6 @@ REGION_SPLIT_PAIRS = 100_000
 def can_split(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
     """Large, over several regions, with no roles and no rule or term that reads across every region, and not
     a transportation problem (one min-cost flow solves those exactly, whole)."""
-    from matcher.flow import is_transportation
-
     return (scenario.solver.region_split and len(pairs) >= REGION_SPLIT_PAIRS and batch.roles.empty
             and scenario.solver.mode == "weighted" and scenario.weights.fairness == 0
             and scenario.policy.min_benefit == "off"
@@ -199,8 +198,6 @@ def cut_large_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario) 
     """The parts with each large one replaced by its regions (renumbered in order), and the flow-relaxation
     bound (in 1/OBJECTIVE_SCALE) of every part that was cut, by its number before the cut. A region keeps
     the part it came from (`whole`), to be solved uncut if the region turns out to have no plan."""
-    from matcher.flow import relaxation_bound
-
     cut: list[Part] = []
     bounds: dict[int, int] = {}
     for part in parts:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from matcher.batch import Batch
 from matcher.candidates import DECISION_KEYS
+from matcher.flow import transportation_amounts
 from matcher.scenario import Scenario
 
 RESTRICT_ROUNDS = 6  # restrictions at most; each one only takes pairs away, so few are needed
@@ -76,8 +77,6 @@ def restricted_flow(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, upper
     (Spreading each pairing's travel over what it carried in the last solve, dynamic slope scaling, was
     tried: +0.25% on a state batch with a travel weight 20 times the default, for 3 times the time.)
     """
-    from matcher.flow import transportation_amounts
-
     positions = np.flatnonzero(upper > 0)
     allowed = pairs.iloc[positions].assign(upper=upper[positions]).reset_index(drop=True)
     found = transportation_amounts(batch, allowed, scenario, km_cost_per_unit=True)
