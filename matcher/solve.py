@@ -116,14 +116,23 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     return result
 
 
+UNCUT_RETRY_PAIRS = 200_000  # the largest part cut by region that is solved again uncut when a region is infeasible
+
+
 def solve_failed_cuts_whole(parts: list[Part], outcomes: list[PartOutcome], split_bounds: dict[int, int],
                             pairs: pd.DataFrame, scenario: Scenario, workers: int, dask: str | None,
                             plan: dict | None) -> tuple[list[Part], list[PartOutcome], list[int]]:
-    """Parts cut by region where some region found no plan (its share can be too small for a floor or a hard
-    policy) are solved again uncut, with the time their regions had; parts and outcomes renumbered in order.
-    Also returns the numbers (before the cut) of the parts solved again."""
+    """Parts cut by region where some region was proven infeasible (its share can be too small for a floor or
+    a hard policy) are solved again uncut, with the time their regions had, if they have at most
+    UNCUT_RETRY_PAIRS pairs; parts and outcomes renumbered in order. Also returns the numbers (before the
+    cut) of the parts solved again. A region out of time, or a larger part, stays as it is: solving a
+    national part uncut needs the memory and time the cut saves."""
+    for part, outcome in zip(parts, outcomes):
+        if part.split_of is not None and outcome.status is Status.INFEASIBLE and len(
+                part.whole.positions) > UNCUT_RETRY_PAIRS:
+            outcome.status = Status.NO_SOLUTION  # the region's share has no plan; that proves nothing of the batch
     failed = sorted({part.split_of for part, o in zip(parts, outcomes)
-                     if part.split_of is not None and not o.status.has_plan})
+                     if part.split_of is not None and o.status is Status.INFEASIBLE})
     if not failed:
         return parts, outcomes, []
     for whole in failed:
