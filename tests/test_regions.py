@@ -1,6 +1,8 @@
 """Large parts cut by region: the shares keep every rule of the whole, and the whole keeps a valid bound."""
 from __future__ import annotations
 
+import importlib
+
 import pandas as pd
 import pytest
 
@@ -134,13 +136,12 @@ def test_a_transportation_part_is_never_cut(tmp_path, monkeypatch):
 
 
 def test_a_region_without_a_plan_never_makes_a_large_batch_infeasible(tmp_path, monkeypatch):
-    import matcher.solve
-
+    solve_module = importlib.import_module("matcher.solve")  # `matcher.solve` is the function
     batch = two_region_batch(tmp_path, floor=6, decisions=[{"action": "lock", "offer_id": "O2", "need_id": "N1"}])
     scenario = batch.scenario.with_({"solver.workers": 1, "weights.fairness": 0.0, "policy.dependence": "hard",
                                      "policy.dependence_cap": 0.5})
     monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
-    monkeypatch.setattr(matcher.solve, "UNCUT_RETRY_PAIRS", 1)  # too large to solve again uncut
+    monkeypatch.setattr(solve_module, "UNCUT_RETRY_PAIRS", 1)  # too large to solve again uncut
     result = matcher.solve(batch, scenario)
     assert result.status is matcher.Status.NO_SOLUTION  # the uncut batch has a plan: nothing is proven
     assert "solved_uncut" not in result.model_stats
