@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from matcher.batch import ROW, Batch
@@ -255,8 +256,7 @@ class UnmetCauses:
 
 def ruled_out(batch: Batch, scenario: Scenario | None = None, need_ids: list[str] | None = None) -> dict[str, Counter]:
     """Per need, a count of its resource's offers per first failing eligibility filter (skill, window, reach…)."""
-    from matcher.candidates import (contribution_per_unit, forbidden, legally_allowed, offers_by_district,
-                                    skills_match, windows_overlap)
+    from matcher.candidates import contribution_per_unit, offers_by_district
     from matcher.geography import Geography
 
     scenario = scenario or batch.scenario
@@ -264,19 +264,38 @@ def ruled_out(batch: Batch, scenario: Scenario | None = None, need_ids: list[str
                                 on="partner_id", how="left")
     offers["contribution_per_unit"] = contribution_per_unit(offers)
     geography = Geography(batch.districts, batch.scenario.travel.km_per_hop)
-    reach = set(zip(*offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].T.values))
+    reach = offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].drop_duplicates()
     needs = batch.needs if need_ids is None else batch.needs[batch.needs["need_id"].isin(need_ids)]
     needs = needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill", "resource": "need_resource"})
     needs = needs.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left")
-    frame = needs[["need_id", "district_id", "need_resource", "need_skill", "need_quantity", "needed_from",
-                   "needed_to", "candidate"]].merge(offers, left_on="need_resource", right_on="resource")
+    needs = needs[["need_id", "district_id", "need_resource", "need_skill", "need_quantity", "needed_from",
+                   "needed_to", "candidate"]]
+    per_resource = offers.groupby("resource").size()
+    rows = needs["need_resource"].map(per_resource).fillna(0).to_numpy()
+    chunk = np.cumsum(rows) // RULED_OUT_ROWS  # needs × offers is built a bounded slice at a time
+    counts: dict[str, Counter] = {}
+    for _, slice_ in needs.groupby(chunk, sort=True):
+        counts |= first_failing_filter(slice_, offers, reach, batch, scenario)
+    return counts
+
+
+RULED_OUT_ROWS = 2_000_000  # need × offer rows examined at once by `ruled_out`
+
+
+def first_failing_filter(needs: pd.DataFrame, offers: pd.DataFrame, reach: pd.DataFrame, batch: Batch,
+                         scenario: Scenario) -> dict[str, Counter]:
+    """`ruled_out` for some needs: every offer of the need's resource, checked filter by filter."""
+    from matcher.candidates import forbidden, legally_allowed, skills_match, windows_overlap
+
+    frame = needs.merge(offers, left_on="need_resource", right_on="resource")
     fails = pd.Series(None, index=frame.index, dtype=object)
     upper = frame[["quantity", "need_quantity"]].min(axis=1)
+    reached = frame[["offer_id", "district_id"]].merge(reach.assign(_reached=True), how="left")["_reached"]
     checks = {
         "skill": skills_match(frame["skill"], frame["need_skill"]),
         "window": windows_overlap(frame["available_from"], frame["available_to"], frame["needed_from"],
                                   frame["needed_to"]),
-        "reach": pd.Series([k in reach for k in zip(frame["offer_id"], frame["district_id"])], index=frame.index),
+        "reach": pd.Series(reached.fillna(False).to_numpy(bool), index=frame.index),
         "chunk": ~frame["divisible"].astype(bool) | (frame["min_chunk"] <= upper),
         "legal": legally_allowed(frame, scenario),
         "forbid": ~forbidden(frame, batch.decisions),

@@ -183,3 +183,13 @@ def test_a_hard_dependence_cap_is_named_as_the_cause(tmp_path):
                              scenario='[policy]\ndependence = "hard"\ndependence_cap = 0.5\n'))
     assert done.unmet.at[0, "reason"] == ('blocked: policy: P1 already gives N1 its dependence cap (50% of what the '
                                           'need gets; policy.dependence = "hard")')
+
+
+def test_unmet_causes_are_counted_the_same_a_few_needs_at_a_time(monkeypatch):
+    import matcher.explain as explain
+
+    batch = matcher.read_batch("data/sample")
+    whole = explain.ruled_out(batch)
+    monkeypatch.setattr(explain, "RULED_OUT_ROWS", 50)  # a handful of needs × offers per slice
+    assert explain.ruled_out(batch) == whole
+    assert sum(sum(c.values()) for c in whole.values()) > 0
