@@ -178,7 +178,16 @@ def solve_highs(mip: Mip, time_limit_s: float, relative_gap: float) -> dict:
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)
     build_s = time.perf_counter() - started
+    progress: list[tuple[float, float, float]] = []
     started = time.perf_counter()
+
+    def record(event) -> None:
+        primal, dual = event.data_out.mip_primal_bound, event.data_out.mip_dual_bound
+        if not progress or progress[-1][1:] != (primal, dual):
+            progress.append((time.perf_counter() - started, primal, dual))
+
+    h.cbMipImprovingSolution.subscribe(record)
+    h.cbMipInterrupt.subscribe(record)
     h.run()
     run_s = time.perf_counter() - started
     info = h.getInfo()
@@ -191,9 +200,22 @@ def solve_highs(mip: Mip, time_limit_s: float, relative_gap: float) -> dict:
     if found:
         values = np.asarray(h.getSolution().col_value)
         amounts = np.rint(values[mip.amount_col] * mip.amount_coef).astype("int64")
+    progress.append((run_s, objective if found else -np.inf, bound))
     return {"status": status, "objective": objective, "bound": bound, "gap": gap, "build_s": build_s,
             "run_s": run_s, "seconds": build_s + run_s, "amounts": amounts, "rows": len(mip.row_lower),
-            "columns": len(mip.cost), "nonzeros": len(mip.values)}
+            "columns": len(mip.cost), "nonzeros": len(mip.values), "progress": progress}
+
+
+def seconds_to_gap(progress: list[tuple[float, float, float]], gap: float) -> float | None:
+    """When a run first held a plan within `gap` of its bound, from its (seconds, objective, bound) records.
+
+    The records are taken at HiGHS's callbacks, so this can be late by the time between two of them,
+    never early. None if the run never got there.
+    """
+    for seconds, objective, bound in progress:
+        if np.isfinite(objective) and max(0.0, bound - objective) / max(abs(objective), 1.0) <= gap + 1e-12:
+            return seconds
+    return None
 
 
 # The greedy plan ------------------------------------------------------------------------------------------
