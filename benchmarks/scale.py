@@ -351,8 +351,9 @@ def time_to_same_gap(row: dict, core: Path, work: Path, timeout: float, reruns: 
     That gap is matcher's final one when HiGHS reached it, else HiGHS's final gap. HiGHS's time comes
     from its progress records (late by at most the time between two callbacks) plus its model build.
     matcher's is the build and search of its core run; when HiGHS stopped short, matcher's core is
-    run again (up to `reruns` times) with half the time limit each time, told to stop at that gap,
-    and the quickest run that still reached it counts. Without reruns the ratio is a lower bound.
+    run again (up to `reruns` times) with a quarter of the time limit, then 1/16, 1/64, …, smallest
+    first, each told to stop at that gap; the first run that reaches it counts. A run that does not
+    reach it, or no reruns, leaves the full run's time: the ratio is then a lower bound.
     """
     from benchmarks.baselines import seconds_to_gap
 
@@ -362,15 +363,18 @@ def time_to_same_gap(row: dict, core: Path, work: Path, timeout: float, reruns: 
         return {"gap": None, "note": "HiGHS or matcher found no plan"}
     gap = max(highs["target_gap"], highs["gap"])
     highs_s = highs["mip_s"] + highs["build_s"] + seconds_to_gap(progress, gap)
-    matcher_s, limit, runs = matcher_core["solve_wall_s"], row["time_limit_s"], []
-    for _ in range(reruns if gap > highs["target_gap"] else 0):
-        limit /= 2
+    matcher_s, runs = matcher_core["solve_wall_s"], []
+    stopped_short = gap > highs["target_gap"]
+    limits = dict.fromkeys(max(1.0, row["time_limit_s"] / 4 ** k) for k in range(reruns if stopped_short else 0, 0, -1))
+    for limit in limits:
+        overrides = {"solver.relative_gap": min(gap, 0.99), "solver.time_limit_s": limit}  # the scenario's range
         rerun = measure({"name": f"{row['size']}-core-{limit:g}s", "kind": "matcher", "folder": str(core),
-                         "overrides": {"solver.relative_gap": gap, "solver.time_limit_s": limit}}, work, timeout)
-        runs.append({"time_limit_s": limit, "gap": rerun.get("gap"), "solve_wall_s": rerun.get("solve_wall_s")})
-        if rerun.get("gap") is None or rerun["gap"] > gap + 1e-9:
+                         "overrides": overrides}, work, timeout)
+        runs.append({"time_limit_s": limit, "gap": rerun.get("gap"), "solve_wall_s": rerun.get("solve_wall_s"),
+                     "error": rerun.get("error")})
+        if rerun.get("gap") is not None and rerun["gap"] <= gap + 1e-9:
+            matcher_s = min(matcher_s, rerun["solve_wall_s"])
             break
-        matcher_s = min(matcher_s, rerun["solve_wall_s"])
     return {"gap": gap, "highs_s": highs_s, "matcher_s": matcher_s, "matcher_reruns": runs}
 
 
@@ -561,7 +565,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dense-max", type=int, default=DENSE_MAX,
                         help=f"largest offers × needs for the dense model (default {DENSE_MAX:,})")
     parser.add_argument("--same-gap-reruns", type=int, default=3,
-                        help="runs of matcher's core at half the time limit each, to time it to HiGHS's gap "
+                        help="runs of matcher's core at 1/4, 1/16, … of the time limit, to time it to HiGHS's gap "
                         "(default 3; 0 keeps the full run, and the HiGHS speed ratio is then a lower bound)")
     parser.add_argument("--dense-memory-gib", type=float, default=DENSE_MEMORY_GIB,
                         help=f"stop the dense model past this resident memory (default {DENSE_MEMORY_GIB:g} GiB); "
