@@ -71,6 +71,8 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
         plan = {(o, n): int(q) for o, n, q in zip(hint["offer_id"], hint["need_id"], hint["quantity"])}
     with stop_on_interrupt() as interrupt:
         outcomes = run_parts(parts, pairs, scenario, progress, workers, dask, plan, split_bounds)
+        retried = [] if interrupt.requested else retry_out_of_time(parts, outcomes, pairs, scenario, workers, dask,
+                                                                   plan)
         parts, outcomes, uncut = solve_failed_cuts_whole(parts, outcomes, split_bounds, pairs, scenario, workers,
                                                          dask, plan)
     times["solve_s"] = time.perf_counter() - started
@@ -80,6 +82,8 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     stats = {"pairs": len(pairs), "parts": len(parts),
              "variables": sum(o.variables for o in outcomes), "constraints": sum(o.constraints for o in outcomes)}
     splits = region_split_lines(outcomes, parts, split_bounds)
+    if retried:
+        stats["retried"] = retried  # parts that found no plan in their share, solved again with more time
     if uncut:
         stats["solved_uncut"] = uncut  # parts cut by region where a region had no plan
     if splits:
@@ -117,6 +121,29 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
 
 
 UNCUT_RETRY_PAIRS = 200_000  # the largest part cut by region that is solved again uncut when a region is infeasible
+
+
+RETRY_TIME_FACTOR = 2.0  # a part out of time without a plan is solved again with this many times its share
+
+
+def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.DataFrame, scenario: Scenario,
+                      workers: int, dask: str | None, plan: dict | None) -> list[dict]:
+    """Solve once more, with RETRY_TIME_FACTOR times its share, each part whose share ran out before any plan.
+
+    One such part would leave the whole batch without a plan, however good the others are; so the run
+    may take longer than solver.time_limit_s (a part of 272,598 role candidates in a national batch
+    can need over 150 s for its first plan). Outcomes are replaced in place; returns what was retried.
+    """
+    retried = []
+    for i, (part, outcome) in enumerate(zip(parts, outcomes)):
+        if outcome.status is not Status.NO_SOLUTION:
+            continue
+        share = time_budget(part, parts, scenario)
+        budget = scenario.with_({"solver.time_limit_s": RETRY_TIME_FACTOR * share})
+        outcomes[i] = run_parts([part], pairs, budget, None, workers, dask, plan)[0]
+        retried.append({"part": i, "share_s": round(share, 3), "retry_s": round(RETRY_TIME_FACTOR * share, 3),
+                        "status": outcomes[i].status.value})
+    return retried
 
 
 def solve_failed_cuts_whole(parts: list[Part], outcomes: list[PartOutcome], split_bounds: dict[int, int],

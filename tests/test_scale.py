@@ -1,6 +1,7 @@
 """Decomposition, the min-cost-flow path, and parallel runs give the plans the single model gives."""
 from __future__ import annotations
 
+import importlib
 import random
 import warnings
 
@@ -155,3 +156,25 @@ def test_lead_presence_keeps_a_role_with_its_candidates_pairings(tmp_path):
     split = solve_batch(batch, {"solver.decompose": True, "labor.fairness": 0.0, "labor.require_lead_presence": True})
     assert not any(p["roles"] and p["pairs"] == 0 for p in split.parts)
     assert split.status is matcher.Status.OPTIMAL
+
+
+def test_a_part_out_of_time_without_a_plan_is_solved_again_with_twice_its_share(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")  # the module: `matcher.solve` is the function
+    batch = clustered_batch(tmp_path, seed=1)
+    real, calls = solve_module.solve_part, []
+
+    def first_call_out_of_time(index, part_batch, pairs, scenario, *args, **kwargs):
+        calls.append((index, scenario.solver.time_limit_s))
+        if index == 1 and sum(i == 1 for i, _ in calls) == 1:
+            return solve_module.PartOutcome(index, matcher.Status.NO_SOLUTION, "cp-sat")
+        return real(index, part_batch, pairs, scenario, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "solve_part", first_call_out_of_time)
+    result = solve_batch(batch, {"solver.flow": False, "solver.time_limit_s": 9})
+    share = [limit for i, limit in calls if i == 1]
+    assert len(share) == 2 and share[1] == pytest.approx(solve_module.RETRY_TIME_FACTOR * share[0])
+    assert result.status is matcher.Status.OPTIMAL and len(result.parts) == 3
+    assert result.model_stats["retried"] == [{"part": 1, "share_s": pytest.approx(share[0], abs=1e-3),
+                                              "retry_s": pytest.approx(share[1], abs=1e-3), "status": "optimal"}]
+    whole = solve_batch(batch, {"solver.decompose": False, "solver.flow": False})
+    assert result.objective == pytest.approx(whole.objective, abs=1e-7)
