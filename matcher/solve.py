@@ -123,12 +123,14 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
 UNCUT_RETRY_PAIRS = 200_000  # the largest part cut by region that is solved again uncut when a region is infeasible
 
 
-RETRY_TIME_FACTOR = 2.0  # a part out of time without a plan is solved again with this many times its share
+RETRY_TIME_FACTOR = 2.0  # a part out of time without a plan is solved again with this many times its share,
+RETRY_MIN_S = 10.0  # and at least this many seconds
 
 
 def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.DataFrame, scenario: Scenario,
                       workers: int, dask: str | None, plan: dict | None) -> list[dict]:
-    """Solve once more, with RETRY_TIME_FACTOR times its share, each part whose share ran out before any plan.
+    """Solve once more, with RETRY_TIME_FACTOR times its share (RETRY_MIN_S at least), each part whose share ran
+    out before any plan.
 
     One such part would leave the whole batch without a plan, however good the others are; so the run
     may take longer than solver.time_limit_s (a part of 272,598 role candidates in a national batch
@@ -139,9 +141,10 @@ def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.
         if outcome.status is not Status.NO_SOLUTION:
             continue
         share = time_budget(part, parts, scenario)
-        budget = scenario.with_({"solver.time_limit_s": RETRY_TIME_FACTOR * share})
-        outcomes[i] = run_parts([part], pairs, budget, None, workers, dask, plan)[0]
-        retried.append({"part": i, "share_s": round(share, 3), "retry_s": round(RETRY_TIME_FACTOR * share, 3),
+        again = max(RETRY_MIN_S, RETRY_TIME_FACTOR * share)
+        outcomes[i] = run_parts([part], pairs, scenario.with_({"solver.time_limit_s": again}), None, workers,
+                                dask, plan)[0]
+        retried.append({"part": i, "share_s": round(share, 3), "retry_s": round(again, 3),
                         "status": outcomes[i].status.value})
     return retried
 

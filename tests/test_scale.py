@@ -158,7 +158,7 @@ def test_lead_presence_keeps_a_role_with_its_candidates_pairings(tmp_path):
     assert split.status is matcher.Status.OPTIMAL
 
 
-def test_a_part_out_of_time_without_a_plan_is_solved_again_with_twice_its_share(tmp_path, monkeypatch):
+def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_path, monkeypatch):
     solve_module = importlib.import_module("matcher.solve")  # the module: `matcher.solve` is the function
     batch = clustered_batch(tmp_path, seed=1)
     real, calls = solve_module.solve_part, []
@@ -170,11 +170,15 @@ def test_a_part_out_of_time_without_a_plan_is_solved_again_with_twice_its_share(
         return real(index, part_batch, pairs, scenario, *args, **kwargs)
 
     monkeypatch.setattr(solve_module, "solve_part", first_call_out_of_time)
-    result = solve_batch(batch, {"solver.flow": False, "solver.time_limit_s": 9})
+    result = solve_batch(batch, {"solver.flow": False, "solver.time_limit_s": 60})
     share = [limit for i, limit in calls if i == 1]
+    assert share[0] * solve_module.RETRY_TIME_FACTOR > solve_module.RETRY_MIN_S
     assert len(share) == 2 and share[1] == pytest.approx(solve_module.RETRY_TIME_FACTOR * share[0])
     assert result.status is matcher.Status.OPTIMAL and len(result.parts) == 3
     assert result.model_stats["retried"] == [{"part": 1, "share_s": pytest.approx(share[0], abs=1e-3),
                                               "retry_s": pytest.approx(share[1], abs=1e-3), "status": "optimal"}]
     whole = solve_batch(batch, {"solver.decompose": False, "solver.flow": False})
     assert result.objective == pytest.approx(whole.objective, abs=1e-7)
+    calls.clear()
+    short = solve_batch(batch, {"solver.flow": False, "solver.time_limit_s": 3})
+    assert short.model_stats["retried"][0]["retry_s"] == solve_module.RETRY_MIN_S
