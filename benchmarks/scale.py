@@ -351,9 +351,9 @@ def time_to_same_gap(row: dict, core: Path, work: Path, timeout: float, reruns: 
     That gap is matcher's final one when HiGHS reached it, else HiGHS's final gap. HiGHS's time comes
     from its progress records (late by at most the time between two callbacks) plus its model build.
     matcher's is the build and search of its core run; when HiGHS stopped short, matcher's core is
-    run again (up to `reruns` times) with a quarter of the time limit, then 1/16, 1/64, …, smallest
-    first, each told to stop at that gap; the first run that reaches it counts. A run that does not
-    reach it, or no reruns, leaves the full run's time: the ratio is then a lower bound.
+    run again with 1/4**reruns, …, 1/16, 1/4 of the time limit (at least 1 s), smallest first, each
+    told to stop at that gap; the first run that reaches it counts. When none does, or with no
+    reruns, the full run's time stands, and the ratio is a lower bound.
     """
     from benchmarks.baselines import seconds_to_gap
 
