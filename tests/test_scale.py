@@ -182,3 +182,30 @@ def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_pa
     calls.clear()
     short = solve_batch(batch, {"solver.flow": False, "solver.time_limit_s": 3})
     assert short.model_stats["retried"][0]["retry_s"] == solve_module.RETRY_MIN_S
+
+
+def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the_proof(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    batch = clustered_batch(tmp_path, seed=2)
+    real, calls = solve_module.run_solver, []
+
+    def recording(solver, model, callback):
+        params = solver.parameters
+        calls.append((params.num_workers, params.interleave_search, params.max_deterministic_time,
+                      params.max_time_in_seconds))
+        return real(solver, model, callback)
+
+    monkeypatch.setattr(solve_module, "run_solver", recording)
+    reproducible = {"solver.workers": 2, "solver.deterministic": True, "solver.time_limit_s": 30}
+    proven = solve_batch(batch, reproducible)
+    assert proven.status is matcher.Status.OPTIMAL and len(proven.parts) == 3
+    assert calls == [(1, False, solve_module.PROOF_PASS_DTIME, pytest.approx(10, abs=0.01))] * 3  # no interleaving
+
+    calls.clear()
+    monkeypatch.setattr(solve_module, "PROOF_PASS_DTIME", 0.0)  # the pass stops before any proof
+    searched = solve_batch(batch, reproducible)
+    assert searched.status is matcher.Status.OPTIMAL
+    assert searched.objective == pytest.approx(proven.objective, abs=1e-7)
+    passes, interleaved = calls[0::2], calls[1::2]
+    assert len(calls) == 6 and all(call[:2] == (1, False) for call in passes)
+    assert all(call[:2] == (2, True) and call[2] == float("inf") and call[3] <= 10 for call in interleaved)
