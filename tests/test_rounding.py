@@ -119,3 +119,12 @@ def test_two_floors_on_one_offer_share_it_within_its_quantity(tmp_path):
     amounts = dict(zip(pairs["need_id"], rounded_plan(batch, pairs, batch.scenario)))
     assert amounts["N2"] >= 4 and amounts["N1"] >= 2
     assert amounts["N1"] + amounts["N2"] <= 10
+
+
+def test_gradually_a_partner_over_its_district_limit_loses_only_the_district_it_sends_least_to():
+    frame = sent([("O1", "N1", "P1", "D1", True, 5), ("O1", "N2", "P1", "D2", True, 9),
+                  ("O2", "N3", "P1", "D3", True, 2), ("O2", "N4", "P1", "D4", True, 0),
+                  ("O3", "N1", "P2", "D1", True, 4)])
+    dropped = over_district_limit(Tables(partners=[("P1", 1), ("P2", np.nan)]), frame, gradual=True)
+    assert dropped.tolist() == [False, False, True, True, False]  # D4: it does not work there, so it may not start
+    assert over_district_limit(Tables(partners=[("P1", 1)]), frame).tolist() == [True, False, True, True, False]
