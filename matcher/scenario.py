@@ -92,7 +92,7 @@ class Solver:
     mode: str = "weighted"  # "weighted": one weighted sum; "lexicographic": terms in [lexicographic] order
     decompose: bool = True  # solve independent parts alone (same plan value; faster on large batches)
     flow: bool = True  # solve parts that are pure transportation problems exactly by min-cost flow
-    region_split: bool = True  # split parts of 20,000+ pairs by region, bounded by the flow relaxation
+    region_split: bool = True  # split parts of 100,000+ pairs by region, bounded by the flow relaxation
     deterministic: bool = True  # reproducible search; false searches in parallel (stronger on large batches)
 
 

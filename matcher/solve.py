@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -54,7 +54,8 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
 
     The batch is split into independent parts, each solved alone (on `workers` local processes, or
     on a Dask scheduler at `dask`, "local" for an embedded one) and merged; the plan, and so the
-    output files, do not depend on how many processes solved it. `hint`, an earlier plan's
+    output files, do not depend on how many processes solved it, as long as each part's search ends
+    before its time share (which depends on how long the parts before it took). `hint`, an earlier plan's
     allocations, starts the search from that plan (what-if questions keep what they can).
     """
     scenario = scenario or batch.scenario
@@ -132,7 +133,7 @@ RETRY_MIN_S = 10.0  # and at least this many seconds
 def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.DataFrame, scenario: Scenario,
                       workers: int, dask: str | None, plan: dict | None) -> list[dict]:
     """Solve once more, with RETRY_TIME_FACTOR times its share (RETRY_MIN_S at least), each part whose share ran
-    out before any plan.
+    out before any plan (one without a completed start to fall back on: see `solve_part`).
 
     One such part would leave the whole batch without a plan, however good the others are; so the run
     may take longer than solver.time_limit_s (the largest labor part of a generated national batch,
@@ -143,7 +144,7 @@ def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.
     for i, (part, outcome) in enumerate(zip(parts, outcomes)):
         if outcome.status is not Status.NO_SOLUTION:
             continue
-        share = time_budget(part, parts, scenario)
+        share = outcome.time_limit_s
         again = max(RETRY_MIN_S, RETRY_TIME_FACTOR * share)
         outcomes[i] = run_parts([part], pairs, scenario.with_({"solver.time_limit_s": again}), None, workers,
                                 dask, plan)[0]
@@ -171,7 +172,7 @@ def solve_failed_cuts_whole(parts: list[Part], outcomes: list[PartOutcome], spli
     for whole in failed:
         members = [i for i, part in enumerate(parts) if part.split_of == whole]
         budget = scenario.with_({"solver.time_limit_s": max(MIN_PART_TIME_S, sum(
-            time_budget(parts[i], parts, scenario) for i in members))})
+            outcomes[i].time_limit_s for i in members))})
         again = run_parts([replace(parts[members[0]].whole, index=members[0])], pairs, budget, None, workers, dask,
                           plan)[0]
         parts = parts[:members[0]] + [parts[members[0]].whole] + [p for i, p in enumerate(parts)
@@ -224,6 +225,7 @@ class PartOutcome:
     stages: list[dict] = field(default_factory=list)
     build_s: float = 0.0
     solve_s: float = 0.0
+    time_limit_s: float = 0.0  # the part's time share (`TimeShares`)
     variables: int = 0
     constraints: int = 0
 
@@ -231,7 +233,8 @@ class PartOutcome:
         """The part's line in run.json."""
         line = {"part": self.index, "method": self.method, "start": self.start, "bound_from": self.bound_from,
                 "status": self.status.value, "pairs": len(part.positions),
-                "roles": len(part.batch.roles), "solve_s": round(self.solve_s, 3)}
+                "roles": len(part.batch.roles), "time_share_s": round(self.time_limit_s, 3),
+                "solve_s": round(self.solve_s, 3)}
         if part.split_of is not None:  # its bound and gap are of its region's share only
             line.update(split_of=part.split_of, region=part.region)
             line["bound_from"] = "its region's share"
@@ -254,50 +257,109 @@ def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progre
               split_bounds: dict[int, int] | None = None) -> list[PartOutcome]:
     """Solve every part: here, on local processes, or on Dask; results come back in part order.
 
-    Progress, part by part, adds a region's part to the bound as the whole part it was cut from
-    (`split_bounds`), once: a region's own bound holds for its share only.
+    Each part gets its time share as it starts (`TimeShares`). Progress, part by part, adds a region's
+    part to the bound as the whole part it was cut from (`split_bounds`), once: a region's own bound
+    holds for its share only.
     """
-    tasks = [(part.index, part.batch, part.pairs if part.pairs is not None else
-              pairs.iloc[part.positions].reset_index(drop=True), budget, plan, part.role_candidates)
-             for part, budget in zip(parts, time_budgets(parts, scenario))]
-    if dask:
-        from matcher.distributed import solve_on_dask
+    shares = TimeShares(parts, scenario.solver.time_limit_s)
 
-        return solve_on_dask(tasks, dask)
-    if workers > 1 and len(tasks) > 1:
+    def task(part: Part, share: float) -> tuple:
+        limited = scenario if len(parts) == 1 else scenario.with_({"solver.time_limit_s": share})
+        part_pairs = part.pairs if part.pairs is not None else pairs.iloc[part.positions].reset_index(drop=True)
+        return part.index, part.batch, part_pairs, limited, plan, part.role_candidates
+
+    if len(parts) == 1 and not dask:
+        outcome = solve_part(*task(parts[0], scenario.solver.time_limit_s), progress=progress)
+        outcome.time_limit_s = scenario.solver.time_limit_s
+        return [outcome]
+    report = PartProgress(parts, split_bounds or {}, progress)
+    if dask:
+        from matcher.distributed import dask_client, first_done
+
+        with dask_client(dask) as client:
+            return solve_in_turn(parts, task, lambda t: client.submit(solve_part_task, t, pure=False), first_done,
+                                 sum(client.nthreads().values()), shares, report)
+    if workers > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(solve_part_task, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
-    if len(tasks) == 1:
-        return [solve_part(*tasks[0], progress=progress)]
-    outcomes, objective, bound, started = [], 0.0, 0.0, time.perf_counter()
-    counted: set[int] = set()
-    for part, task in zip(parts, tasks):
-        outcomes.append(solve_part(*task))
-        objective += outcomes[-1].objective / OBJECTIVE_SCALE
-        if part.split_of is None:
-            bound += outcomes[-1].bound / OBJECTIVE_SCALE
-        elif part.split_of not in counted:
-            counted.add(part.split_of)
-            bound += (split_bounds or {}).get(part.split_of, 0) / OBJECTIVE_SCALE
-        if progress:
-            progress(time.perf_counter() - started, objective, bound)
-    return outcomes
+            return solve_in_turn(parts, task, lambda t: pool.submit(solve_part_task, t),
+                                 lambda futures: wait(futures, return_when=FIRST_COMPLETED).done, workers, shares,
+                                 report)
+    return solve_in_turn(parts, task, solved_here, lambda futures: set(futures), 1, shares, report)
 
 
 MIN_PART_TIME_S = 1.0
 
 
-def time_budgets(parts: list[Part], scenario: Scenario) -> list[Scenario]:
-    """Each part's scenario, with its share of solver.time_limit_s (in proportion to its size, at least 1 s)."""
-    if len(parts) <= 1:
-        return [scenario] * len(parts)
-    return [scenario.with_({"solver.time_limit_s": time_budget(part, parts, scenario)}) for part in parts]
+class TimeShares:
+    """solver.time_limit_s shared among parts as each starts: in proportion to its size among the parts not
+    started yet, at least MIN_PART_TIME_S; what a part leaves unused goes to the parts after it.
+
+    Parts start smallest first (`solve_in_turn`), so the time the many small parts of a batch leave
+    (a part proven optimal ends there) reaches the large ones, whose searches use all they get.
+    """
+
+    def __init__(self, parts: list[Part], limit: float):
+        self.left = limit
+        self.waiting = sum(part.size for part in parts)
+
+    def start(self, part: Part) -> float:
+        share = max(MIN_PART_TIME_S, self.left * part.size / max(self.waiting, 1))
+        self.waiting -= part.size
+        self.left -= share
+        return share
+
+    def finish(self, share: float, spent: float) -> None:
+        self.left += share - spent
 
 
-def time_budget(part: Part, parts: list[Part], scenario: Scenario) -> float:
-    """One part's share of solver.time_limit_s among `parts`: in proportion to its size, at least 1 s."""
-    total = sum(p.size for p in parts) or 1
-    return max(MIN_PART_TIME_S, scenario.solver.time_limit_s * part.size / total)
+class PartProgress:
+    """The progress line of a run in parts: plans and bounds so far, reported as each part finishes."""
+
+    def __init__(self, parts: list[Part], split_bounds: dict[int, int], progress: Progress | None):
+        self.parts, self.split_bounds, self.progress = parts, split_bounds, progress
+        self.objective, self.bound, self.counted = 0, 0, set()
+        self.started = time.perf_counter()
+
+    def done(self, i: int, outcome: PartOutcome) -> None:
+        part = self.parts[i]
+        self.objective += outcome.objective
+        if part.split_of is None:
+            self.bound += outcome.bound
+        elif part.split_of not in self.counted:
+            self.counted.add(part.split_of)
+            self.bound += self.split_bounds.get(part.split_of, 0)
+        if self.progress:
+            self.progress(time.perf_counter() - self.started, self.objective / OBJECTIVE_SCALE,
+                          self.bound / OBJECTIVE_SCALE)
+
+
+def solve_in_turn(parts: list[Part], task: Callable[[Part, float], tuple], submit: Callable[[tuple], Future],
+                  first_done: Callable[[list], set], slots: int, shares: TimeShares,
+                  report: PartProgress) -> list[PartOutcome]:
+    """Keep `slots` parts solving, smallest first, each started with its time share as a slot frees up."""
+    outcomes: list[PartOutcome | None] = [None] * len(parts)
+    waiting = sorted(range(len(parts)), key=lambda i: (parts[i].size, i))
+    running: dict = {}
+    while waiting or running:
+        while waiting and len(running) < slots:
+            i = waiting.pop(0)
+            share = shares.start(parts[i])
+            running[submit(task(parts[i], share))] = (i, share)
+        for future in first_done(list(running)):
+            i, share = running.pop(future)
+            outcome = future.result()
+            outcome.time_limit_s = share
+            shares.finish(share, outcome.solve_s)
+            outcomes[i] = outcome
+            report.done(i, outcome)
+    return outcomes
+
+
+def solved_here(task: tuple) -> Future:
+    """`solve_part_task` run at once, as a finished future (for solving part after part in this process)."""
+    future: Future = Future()
+    future.set_result(solve_part_task(task))
+    return future
 
 
 def solve_part_task(task: tuple) -> PartOutcome:
@@ -324,11 +386,12 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     build_s = time.perf_counter() - started
     limits = scenario.solver
     started = time.perf_counter()
+    completed = None
     if plan is not None:
         hint_plan(m, plan)
         start = "earlier plan"
     else:
-        start = warm_start(m, limits)
+        start, completed = warm_start(m, limits)
     warm_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
@@ -352,15 +415,22 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     outcome = PartOutcome(index, status, "cp-sat", start=start, stages=stages, build_s=build_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
-    if status.has_plan:
-        outcome.objective = round(solver.objective_value)
-        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, round(solver.best_objective_bound),
-                                                           batch, pairs, scenario)
+    answer = solver
+    if status is Status.NO_SOLUTION and completed is not None and limits.mode == "weighted":
+        # The search found nothing in its share (its presolve alone can take that long): the completed start
+        # keeps every rule, so it is the part's plan, bounded without the search.
+        answer, outcome.status, outcome.method = completed, Status.FEASIBLE, "completed start"
+    if outcome.status.has_plan:
+        outcome.objective = round(answer.objective_value)
+        searched = round(solver.best_objective_bound) if answer is solver else objective_ceiling(m.model)
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, searched, batch, pairs, scenario)
+        if answer is not solver and outcome.bound_from == "cp-sat":
+            outcome.bound_from = "variable domains"
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
-        outcome.amounts = np.array([int(solver.value(a)) for a in m.amount], dtype="int64")
-        outcome.positions = chosen_positions(m, solver)
-        outcome.breakdown = {name: int(solver.value(expr)) for name, expr in m.terms.items()}
+        outcome.amounts = np.array([int(answer.value(a)) for a in m.amount], dtype="int64")
+        outcome.positions = chosen_positions(m, answer)
+        outcome.breakdown = {name: int(answer.value(expr)) for name, expr in m.terms.items()}
     return outcome
 
 
@@ -369,23 +439,24 @@ COMPLETION_SHARE = 0.2  # at most this share of a part's time limit goes to comp
 COMPLETION_GAP = 0.005  # the completion stops this close to its best (the search goes on from there)
 
 
-def warm_start(m, limits) -> str:
+def warm_start(m, limits) -> tuple[str, cp_model.CpSolver | None]:
     """Start CP-SAT from `matcher.rounding.rounded_plan`, completed into a whole solution when it can be.
 
     The pairings are fixed at the rounded plan in a copy of the model, and CP-SAT fills in everything
     else (coverage levels, presence, roles) there; the full solution then hints the real search, which
     so starts from a plan that keeps every rule. When the copy has no solution (a rule the rounding
-    does not repair) only the pairings are hinted, and CP-SAT repairs them itself. Returns how it started:
-    "complete", "pairings" or "none" (parts too small to need it).
+    does not repair) only the pairings are hinted, and CP-SAT repairs them itself. Returns how it started
+    ("complete", "pairings" or "none": parts too small to need it) and, when complete, the solver holding
+    that solution (its bound is of the copy only).
     """
     pairs = m.pairs
     if len(pairs) < WARM_START_PAIRS:
-        return "none"
+        return "none", None
     amounts = rounded_plan(m.batch, pairs, m.scenario)
     if amounts is None:
-        return "none"
-    copy = m.model.clone()
-    hint_amounts(copy, m, amounts)
+        return "none", None
+    fixed = m.model.clone()
+    hint_amounts(fixed, m, amounts)
     solver = cp_model.CpSolver()
     solver.parameters.fix_variables_to_their_hinted_value = True
     solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, COMPLETION_SHARE * limits.time_limit_s)
@@ -394,13 +465,13 @@ def warm_start(m, limits) -> str:
     # costs far more (0.4 s against 14 s on a generated state batch's 43,773 pairs); reproducible as well.
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = limits.seed
-    code = run_solver(solver, copy, None)
+    code = run_solver(solver, fixed, None)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         hint_with_solution(m.model, solver)
-        return "complete"
+        return "complete", solver
     hint_amounts(m.model, m, amounts)
     add_lead_hint(m)  # hint_amounts cleared the model's hints, the leads' among them
-    return "pairings"
+    return "pairings", None
 
 
 def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
@@ -410,6 +481,17 @@ def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
         model.add_hint(used, value > 0)
         if divisible:
             model.add_hint(amount, value)
+
+
+def objective_ceiling(model: cp_model.CpModel) -> int:
+    """The most the (maximised) objective can be from its variables' domains alone: weak, but valid with no
+    search at all, where CP-SAT reports 0 until its presolve is done."""
+    objective = model.proto.objective
+    inner = objective.offset
+    for ref, coefficient in zip(objective.vars, objective.coeffs):
+        domain = list(model.proto.variables[ref].domain) if ref >= 0 else [0, 1]  # a negated literal: 0 or 1
+        inner += min(coefficient * domain[0], coefficient * domain[-1])
+    return math.ceil(objective.scaling_factor * inner)  # maximise: stored as minimise -(objective), factor -1
 
 
 def tightest_bound(objective: int, solver_bound: int, batch: Batch, pairs: pd.DataFrame,

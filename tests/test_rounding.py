@@ -103,7 +103,7 @@ def test_the_warm_start_completes_the_rounded_plan_and_the_search_starts_from_it
     pairs = eligible_pairs(batch)
     assert len(pairs) >= 1_000
     m = build_model(batch, pairs, scenario)
-    assert warm_start(m, scenario.solver) == "complete"
+    assert warm_start(m, scenario.solver)[0] == "complete"
     hinted = {v.index for v in m.used}
     assert hinted <= {i for i in m.model.proto.solution_hint.vars}
     assert len(m.model.proto.solution_hint.vars) == len(m.model.proto.variables)

@@ -199,7 +199,8 @@ def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the
     reproducible = {"solver.workers": 2, "solver.deterministic": True, "solver.time_limit_s": 30}
     proven = solve_batch(batch, reproducible)
     assert proven.status is matcher.Status.OPTIMAL and len(proven.parts) == 3
-    assert calls == [(1, False, solve_module.PROOF_PASS_DTIME, pytest.approx(10, abs=0.01))] * 3  # no interleaving
+    assert [call[:3] for call in calls] == [(1, False, solve_module.PROOF_PASS_DTIME)] * 3  # no interleaving
+    assert calls[0][3] == pytest.approx(10, abs=0.01)  # the first of three parts of one size: a third of 30 s
 
     calls.clear()
     monkeypatch.setattr(solve_module, "PROOF_PASS_DTIME", 0.0)  # the pass stops before any proof
@@ -208,4 +209,53 @@ def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the
     assert searched.objective == pytest.approx(proven.objective, abs=1e-7)
     passes, interleaved = calls[0::2], calls[1::2]
     assert len(calls) == 6 and all(call[:2] == (1, False) for call in passes)
-    assert all(call[:2] == (2, True) and call[2] == float("inf") and call[3] <= 10 for call in interleaved)
+    assert all(call[:2] == (2, True) and call[2] == float("inf") for call in interleaved)
+    assert 9.5 < interleaved[0][3] < 10  # the first part's share, less what the pass took
+
+
+def test_time_a_part_leaves_unused_goes_to_the_parts_after_it():
+    from types import SimpleNamespace
+
+    solve_module = importlib.import_module("matcher.solve")
+    parts = [SimpleNamespace(size=size) for size in (10, 30, 60)]
+    shares = solve_module.TimeShares(parts, 100.0)
+    first = shares.start(parts[0])
+    assert first == pytest.approx(10)
+    shares.finish(first, spent=1.0)  # 9 s left unused
+    second = shares.start(parts[1])
+    assert second == pytest.approx(99 * 30 / 90)
+    shares.finish(second, spent=second)
+    assert shares.start(parts[2]) == pytest.approx(100 - 1 - second)
+    starved = solve_module.TimeShares(parts, 0.5)
+    assert starved.start(parts[0]) == solve_module.MIN_PART_TIME_S  # every part gets at least this
+
+
+def test_a_part_whose_search_finds_nothing_in_its_share_keeps_its_completed_start(tmp_path, monkeypatch):
+    from matcher.generate import generate_batch
+
+    solve_module = importlib.import_module("matcher.solve")
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, partners=150, offers=700, needs=400))
+    real = solve_module.search
+
+    def starved(solver, model, callback):  # stopped long before CP-SAT's presolve is done
+        solver.parameters.max_time_in_seconds = 1e-6
+        return real(solver, model, callback)
+
+    monkeypatch.setattr(solve_module, "search", starved)
+    scenario = batch.scenario.with_({"solver.workers": 1, "solver.decompose": False, "solver.time_limit_s": 10})
+    result = matcher.solve(batch, scenario)  # verified on the way out, like every plan
+    part = result.parts[0]
+    assert result.status is matcher.Status.FEASIBLE and "retried" not in result.model_stats
+    assert (part["method"], part["start"], part["bound_from"]) == ("completed start", "complete", "variable domains")
+    assert result.best_bound >= result.objective > 0 and len(result.tables["labor"]) > 0
+    assert matcher.verify(batch, result.write(tmp_path / "out")).ok  # the written files pass the verifier too
+
+
+def test_the_objective_ceiling_is_the_most_the_variable_domains_allow():
+    from ortools.sat.python import cp_model
+
+    solve_module = importlib.import_module("matcher.solve")
+    model = cp_model.CpModel()
+    x, b, y = model.new_int_var(0, 5, "x"), model.new_bool_var("b"), model.new_int_var(-4, 2, "y")
+    model.maximize(3 * x - 2 * b + b.Not() + 7 - y)
+    assert solve_module.objective_ceiling(model) == 3 * 5 + 1 + 7 + 4  # x high, b false, y low
