@@ -28,19 +28,25 @@ from matcher.candidates import DECISION_KEYS
 from matcher.flow import transportation_amounts
 from matcher.scenario import Scenario
 
-RESTRICT_ROUNDS = 24  # restrictions at most; each one only takes pairs away; the last drops every district over a limit
+RESTRICT_ROUNDS = 6  # restrictions at most; each one only takes pairs away, so few are needed
+GRADUAL_ROUNDS = 24  # at most, when districts go one a round; the last drops every district over a limit
 
 
-def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray | None:
+def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, gradual: bool = True) -> np.ndarray | None:
     """Amounts per pair that keep capacities, whole offers, chunks, need sizes, district limits, conflicts,
-    legal caps, locks and floors as far as simple repairs can; None when the relaxation has no solution."""
+    legal caps, locks and floors as far as simple repairs can; None when the relaxation has no solution.
+
+    `gradual`: a partner over its district limit gives up one district per relaxation solve (see
+    `over_district_limit`); else all of them in the first.
+    """
     locked = locked_pairs(batch, pairs, scenario)
     protected = kept_amounts(pairs, locked)
     chunk = pairs["min_chunk"].to_numpy("int64")
     upper = pairs["upper"].to_numpy("int64").copy()  # what each pair may still carry; 0 takes it away
     cap_group = legal_cap_groups(batch, pairs, scenario)[0].fillna("")
     amounts = np.zeros(len(pairs), dtype="int64")
-    for round_ in range(RESTRICT_ROUNDS):
+    rounds = GRADUAL_ROUNDS if gradual else RESTRICT_ROUNDS
+    for round_ in range(rounds):
         found = restricted_flow(batch, pairs, scenario, upper)
         if found is None:
             return None
@@ -48,7 +54,7 @@ def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> np.nd
         capped = within_legal_caps(batch, pairs, amounts, scenario, protected)
         at_cap = pd.Series(capped < amounts).groupby(cap_group).transform("any").to_numpy(bool)
         tighter = np.where(at_cap, np.where(capped >= chunk, capped, 0), upper)  # a group at its cap takes no more
-        tighter[broken_pairs(batch, pairs, amounts, locked, gradual=round_ < RESTRICT_ROUNDS - 1)] = 0
+        tighter[broken_pairs(batch, pairs, amounts, locked, gradual=gradual and round_ < rounds - 1)] = 0
         if (tighter == upper).all():
             break
         upper = np.minimum(upper, tighter)

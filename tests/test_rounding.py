@@ -86,11 +86,13 @@ def test_a_lock_with_a_quantity_gets_exactly_that_on_one_pair(tmp_path):
 LARGER = {"partners": 150, "offers": 700, "needs": 400}  # seed 5: a floor's only offers were capped ones
 
 
-@pytest.mark.parametrize("seed, sizes", [(0, {}), (1, {}), (2, {}), (3, {}), (5, LARGER), (6, LARGER)])
-def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_path, seed, sizes):
+@pytest.mark.parametrize("seed, sizes, gradual", [(0, {}, True), (1, {}, True), (2, {}, True), (3, {}, True),
+                                                  (5, LARGER, True), (6, LARGER, True), (1, {}, False),
+                                                  (6, LARGER, False)])
+def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_path, seed, sizes, gradual):
     batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", seed, roles=0, **sizes))
     pairs = eligible_pairs(batch)
-    amounts = rounded_plan(batch, pairs, batch.scenario)
+    amounts = rounded_plan(batch, pairs, batch.scenario, gradual=gradual)
     tables, manifest = plan_tables(batch, pairs, amounts, batch.scenario)
     report = verify_tables(batch, tables, manifest)
     assert report.ok, [str(v) for v in report.violations[:5]]
