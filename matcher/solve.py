@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import multiprocessing
 import os
@@ -406,7 +405,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         code = solve_in_order(m, solver, scenario, callback, stages)
         searched_s = solver.wall_time
     else:
-        code, searched_s = search(solver, m.model, callback)
+        code, searched_s, solver = search(solver, m.model, callback)
     if code == cp_model.MODEL_INVALID:
         raise SolverError(invalid_model_message(m.model))
     status = classify(code, solver)
@@ -543,33 +542,35 @@ def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, s
 PROOF_PASS_DTIME = 0.5  # CP-SAT deterministic-time units of the one-worker pass before an interleaved search
 
 
-def search(solver: cp_model.CpSolver, model: cp_model.CpModel, callback) -> tuple[int, float]:
+def search(solver: cp_model.CpSolver, model: cp_model.CpModel, callback) -> tuple[int, float, cp_model.CpSolver]:
     """`run_solver`; an interleaved (deterministic) search comes after a short one-worker pass. Returns the
-    status code and the seconds searched.
+    status code, the seconds searched and the solver holding the answer.
 
     CP-SAT 9.15's interleaved search runs on to its time limit after proving a plan optimal: a 5-pair
     part of a generated city batch, proven in 0.01 s, took the whole 5 s it was given. One worker stops
     at the proof, so small parts end there. The pass stops at a deterministic-time limit, not a
     clock, so the plan the interleaved search then starts from is as reproducible as the search.
     """
-    params = solver.parameters
-    if not params.interleave_search:
-        return run_solver(solver, model, callback), solver.wall_time
-    interleaved = copy.deepcopy(params)
-    params.num_workers, params.interleave_search = 1, False
-    params.max_deterministic_time = min(PROOF_PASS_DTIME, interleaved.max_deterministic_time)
-    code = run_solver(solver, model, callback)
-    spent = solver.wall_time
-    params.copy_from(interleaved)
+    if not solver.parameters.interleave_search:
+        return run_solver(solver, model, callback), solver.wall_time, solver
+    first = cp_model.CpSolver()
+    first.parameters.copy_from(solver.parameters)
+    first.parameters.num_workers, first.parameters.interleave_search = 1, False
+    first.parameters.max_deterministic_time = min(PROOF_PASS_DTIME, solver.parameters.max_deterministic_time)
+    code = run_solver(first, model, callback)
+    spent = first.wall_time
     if code in (cp_model.OPTIMAL, cp_model.INFEASIBLE, cp_model.MODEL_INVALID) or INTERRUPT.requested or (
-            spent >= interleaved.max_time_in_seconds):
-        return code, spent
+            spent >= solver.parameters.max_time_in_seconds):
+        return code, spent, first
     if code == cp_model.FEASIBLE:
-        hint_with_solution(model, solver)
-    params.max_time_in_seconds = interleaved.max_time_in_seconds - spent
+        hint_with_solution(model, first)
+    solver.parameters.max_time_in_seconds -= spent
     if callback is not None:
         callback.offset = spent
-    return run_solver(solver, model, callback), spent + solver.wall_time
+    searched = run_solver(solver, model, callback)
+    if code == cp_model.FEASIBLE and searched not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return code, spent + solver.wall_time, first  # out of time before it held the pass's plan again
+    return searched, spent + solver.wall_time, solver
 
 
 def search_workers(workers: int) -> int:

@@ -259,3 +259,25 @@ def test_the_objective_ceiling_is_the_most_the_variable_domains_allow():
     x, b, y = model.new_int_var(0, 5, "x"), model.new_bool_var("b"), model.new_int_var(-4, 2, "y")
     model.maximize(3 * x - 2 * b + b.Not() + 7 - y)
     assert solve_module.objective_ceiling(model) == 3 * 5 + 1 + 7 + 4  # x high, b false, y low
+
+
+def test_the_plan_of_the_one_worker_pass_stays_when_the_interleaved_search_runs_out_of_time(tmp_path, monkeypatch):
+    from ortools.sat.python import cp_model
+
+    solve_module = importlib.import_module("matcher.solve")
+    batch = clustered_batch(tmp_path, seed=2)
+    settings = {"solver.workers": 2, "solver.deterministic": True, "solver.time_limit_s": 30}
+    proven = solve_batch(batch, settings)
+    real = solve_module.run_solver
+
+    def pass_unproven_then_no_time(solver, model, callback):
+        if solver.parameters.interleave_search:
+            solver.parameters.max_time_in_seconds = 1e-9  # stopped before it holds any plan
+            return real(solver, model, callback)
+        real(solver, model, callback)
+        return cp_model.FEASIBLE  # as if the pass had a plan but no proof
+
+    monkeypatch.setattr(solve_module, "run_solver", pass_unproven_then_no_time)
+    kept = solve_batch(batch, settings)
+    assert kept.status is matcher.Status.FEASIBLE
+    assert kept.objective == pytest.approx(proven.objective, abs=1e-7)
