@@ -421,10 +421,9 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         answer, outcome.status, outcome.method = completed, Status.FEASIBLE, "completed start"
     if outcome.status.has_plan:
         outcome.objective = round(answer.objective_value)
-        searched = round(solver.best_objective_bound) if answer is solver else objective_ceiling(m.model)
-        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, searched, batch, pairs, scenario)
-        if answer is not solver and outcome.bound_from == "cp-sat":
-            outcome.bound_from = "variable domains"
+        bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if answer is solver
+                           else (objective_ceiling(m.model), "variable domains"))
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, bound, found_by, batch, pairs, scenario)
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
         outcome.amounts = np.array([int(answer.value(a)) for a in m.amount], dtype="int64")
@@ -493,19 +492,20 @@ def objective_ceiling(model: cp_model.CpModel) -> int:
     return math.ceil(objective.scaling_factor * inner)  # maximise: stored as minimise -(objective), factor -1
 
 
-def tightest_bound(objective: int, solver_bound: int, batch: Batch, pairs: pd.DataFrame,
+def tightest_bound(objective: int, bound: int, found_by: str, batch: Batch, pairs: pd.DataFrame,
                    scenario: Scenario) -> tuple[int, str]:
-    """CP-SAT's proven bound, or the flow relaxation's (`matcher.flow.relaxation_bound`) where that is lower.
+    """A proven bound (CP-SAT's, or the variable domains' when there was no search) found by `found_by`, or
+    the flow relaxation's (`matcher.flow.relaxation_bound`) where that is lower; with where it came from.
 
     On large parts CP-SAT may stop before its linear relaxation is solved; the flow's is exact in
     well under a second, so it can bound the plan more tightly. Both are valid; the lower one is kept.
     """
     if len(pairs) < WARM_START_PAIRS:
-        return solver_bound, "cp-sat"
+        return bound, found_by
     relaxed = relaxation_bound(batch, pairs, scenario)
-    if relaxed is not None and objective <= relaxed < solver_bound:
+    if relaxed is not None and objective <= relaxed < bound:
         return relaxed, "flow relaxation"
-    return solver_bound, "cp-sat"
+    return bound, found_by
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:
