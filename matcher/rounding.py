@@ -32,17 +32,22 @@ RESTRICT_ROUNDS = 6  # restrictions at most; each one only takes pairs away, so 
 GRADUAL_ROUNDS = 24  # at most, when districts go one a round; the last drops every district over a limit
 
 
-def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, gradual: bool = True) -> np.ndarray | None:
+def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, gradual: bool = True,
+                 presence: pd.DataFrame | None = None) -> np.ndarray | None:
     """Amounts per pair that keep capacities, whole offers, chunks, need sizes, district limits, conflicts,
     legal caps, locks and floors as far as simple repairs can; None when the relaxation has no solution.
 
     `gradual`: a partner over its district limit gives up one district per relaxation solve (see
-    `over_district_limit`); else all of them in the first.
+    `over_district_limit`); else all of them in the first. `presence`, the district LP's
+    (`matcher.districts_lp`): each limited partner starts in the districts that LP chose for it.
     """
     locked = locked_pairs(batch, pairs, scenario)
     protected = kept_amounts(pairs, locked)
     chunk = pairs["min_chunk"].to_numpy("int64")
     upper = pairs["upper"].to_numpy("int64").copy()  # what each pair may still carry; 0 takes it away
+    if presence is not None:
+        outside = outside_chosen_districts(batch, pairs, presence)
+        upper[outside & ~np.isin(np.arange(len(pairs)), locked["position"].to_numpy())] = 0
     cap_group = legal_cap_groups(batch, pairs, scenario)[0].fillna("")
     amounts = np.zeros(len(pairs), dtype="int64")
     rounds = GRADUAL_ROUNDS if gradual else RESTRICT_ROUNDS
@@ -176,6 +181,20 @@ def over_district_limit(batch: Batch, sent: pd.DataFrame, gradual: bool = False)
     restricted = sent["partner_id"].isin(over["partner_id"]).to_numpy()
     allowed = sent[["partner_id", "district_id"]].merge(kept.assign(_kept=True), how="left")["_kept"]
     return restricted & ~allowed.fillna(False).to_numpy(bool)
+
+
+def outside_chosen_districts(batch: Batch, pairs: pd.DataFrame, presence: pd.DataFrame) -> np.ndarray:
+    """Pairs of a limited partner into a district other than the max_districts where the LP has it most
+    present (then sending most): the districts `over_district_limit` would otherwise pick from a
+    relaxation that sends every partner everywhere."""
+    limits = batch.partners.set_index("partner_id")["max_districts"].dropna()
+    ranked = presence[presence["partner_id"].isin(limits.index)].sort_values(
+        ["partner_id", "presence", "sent", "district_id"], ascending=[True, False, False, True], kind="stable")
+    limit = ranked["partner_id"].map(limits).astype("int64")
+    chosen = ranked[ranked.groupby("partner_id").cumcount() < limit][["partner_id", "district_id"]]
+    limited = pairs["partner_id"].isin(limits.index).to_numpy()
+    kept = pairs[["partner_id", "district_id"]].merge(chosen.assign(_kept=True), how="left")["_kept"]
+    return limited & ~kept.fillna(False).to_numpy(bool)
 
 
 def in_conflict(batch: Batch, sent: pd.DataFrame) -> np.ndarray:

@@ -21,6 +21,7 @@ from matcher.batch import Batch
 from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
+from matcher.districts_lp import DistrictRelaxation, district_relaxation
 from matcher.explain import with_reasons
 from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
 from matcher.labor import add_lead_hint, chosen_positions
@@ -386,11 +387,13 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     limits = scenario.solver
     started = time.perf_counter()
     completed = None
+    relaxed = (district_relaxation(batch, pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s)
+               if len(pairs) >= WARM_START_PAIRS else None)
     if plan is not None:
         hint_plan(m, plan)
         start = "earlier plan"
     else:
-        start, completed = warm_start(m, limits)
+        start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence)
     warm_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
@@ -423,7 +426,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         outcome.objective = round(answer.objective_value)
         bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if answer is solver
                            else (objective_ceiling(m.model), "variable domains"))
-        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, bound, found_by, batch, pairs, scenario)
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, bound, found_by, batch, pairs, scenario,
+                                                           relaxed)
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
         outcome.amounts = np.array([int(answer.value(a)) for a in m.amount], dtype="int64")
@@ -435,9 +439,10 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
 WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from a rounded transportation relaxation
 COMPLETION_SHARE = 0.2  # at most this share of a part's time limit goes to completing that plan
 COMPLETION_GAP = 0.005  # the completion stops this close to its best (the search goes on from there)
+DISTRICT_LP_SHARE = 0.25  # at most this share of a part's time limit goes to the district LP
 
 
-def warm_start(m, limits) -> tuple[str, cp_model.CpSolver | None]:
+def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp_model.CpSolver | None]:
     """Start CP-SAT from `matcher.rounding.rounded_plan`, completed into a whole solution when it can be.
 
     The pairings are fixed at the rounded plan in a copy of the model, and CP-SAT fills in everything
@@ -445,12 +450,13 @@ def warm_start(m, limits) -> tuple[str, cp_model.CpSolver | None]:
     so starts from a plan that keeps every rule. When the copy has no solution (a rule the rounding
     does not repair) only the pairings are hinted, and CP-SAT repairs them itself. Returns how it started
     ("complete", "pairings" or "none": parts too small to need it) and, when complete, the solver holding
-    that solution (its bound is of the copy only).
+    that solution (its bound is of the copy only). `presence`, the district LP's, picks the districts of
+    partners with a district limit.
     """
     pairs = m.pairs
     if len(pairs) < WARM_START_PAIRS:
         return "none", None
-    amounts = rounded_plan(m.batch, pairs, m.scenario)
+    amounts = rounded_plan(m.batch, pairs, m.scenario, presence=presence)
     if amounts is None:
         return "none", None
     fixed = m.model.clone()
@@ -493,19 +499,22 @@ def objective_ceiling(model: cp_model.CpModel) -> int:
 
 
 def tightest_bound(objective: int, bound: int, found_by: str, batch: Batch, pairs: pd.DataFrame,
-                   scenario: Scenario) -> tuple[int, str]:
-    """A proven bound (CP-SAT's, or the variable domains' when there was no search) found by `found_by`, or
-    the flow relaxation's (`matcher.flow.relaxation_bound`) where that is lower; with where it came from.
+                   scenario: Scenario, districts: DistrictRelaxation | None = None) -> tuple[int, str]:
+    """A proven bound (CP-SAT's, or the variable domains' when there was no search) found by `found_by`, the
+    flow relaxation's (`matcher.flow.relaxation_bound`) or the district LP's (`districts`) where lower;
+    with where it came from.
 
     On large parts CP-SAT may stop before its linear relaxation is solved; the flow's is exact in
-    well under a second, so it can bound the plan more tightly. Both are valid; the lower one is kept.
+    well under a second, so it can bound the plan more tightly, and the district LP, which knows the
+    partners' district limits, more tightly still. All are valid; the lowest is kept.
     """
     if len(pairs) < WARM_START_PAIRS:
         return bound, found_by
-    relaxed = relaxation_bound(batch, pairs, scenario)
-    if relaxed is not None and objective <= relaxed < bound:
-        return relaxed, "flow relaxation"
-    return bound, found_by
+    candidates = [(bound, found_by), (relaxation_bound(batch, pairs, scenario), "flow relaxation")]
+    if districts is not None:
+        candidates.append((districts.bound, "district LP"))
+    return min(((value, source) for value, source in candidates if value is not None and value >= objective),
+               key=lambda candidate: candidate[0], default=(bound, found_by))
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:
