@@ -49,6 +49,22 @@ def test_a_district_limit_keeps_the_lp_from_spreading_a_partner_everywhere(tmp_p
     assert matcher.solve(two).objective == pytest.approx(1.5, abs=1e-4)
 
 
+def test_what_a_partner_sends_a_district_is_held_to_its_presence_there_in_all(tmp_path, monkeypatch):
+    # Three offers of 10, one district, three needs of 10 in three districts. Each pair alone allows
+    # 10 × presence, so with presences of ⅓ each need could still get 3 × 3⅓, all it asks: 3 × 0.75.
+    # Held to 10 × presence per district in all, each need gets 3⅓ at most: 3 × ⅓ = 1.0.
+    partners = [{"partner_id": "P1", "name": "Alpha", "home_district": "D1", "max_districts": 1}]
+    needs = [{"need_id": f"N{i}", "district_id": f"D{i}", "resource": "volunteers", "quantity": 10,
+              "priority": 1.0} for i in range(1, 4)]
+    offers = [{"offer_id": f"O{i}", "partner_id": "P1", "resource": "volunteers", "quantity": 10, "reach": "any"}
+              for i in range(1, 4)]
+    batch = build(tmp_path, districts=DISTRICTS, partners=partners, offers=offers, needs=needs,
+                  scenario="[weights]\ntravel = 0.0\npooling = 0.0\nfairness = 0.0\n")
+    assert lp_value(batch) == pytest.approx(1.0, abs=1e-3)
+    monkeypatch.setattr("matcher.districts_lp.district_capacity_rows", lambda *args: None)
+    assert lp_value(batch) == pytest.approx(2.25, abs=1e-3)
+
+
 def test_no_district_lp_without_a_district_limit_or_with_roles_or_ranked_terms(tmp_path):
     unlimited = spread_batch(tmp_path / "none", "")
     assert district_relaxation(unlimited, eligible_pairs(unlimited), unlimited.scenario, 10.0) is None
