@@ -31,7 +31,7 @@ from matcher.rounding import legal_cap_groups
 from matcher.scenario import Scenario
 from matcher.terms import coverage_lines, coverage_value, need_weight_series
 
-LP_PAIRS_PER_S = 3_000  # GLOP took 9.6 s on 43,773 pairs here; parts it cannot solve in its time are not tried
+LP_PAIRS_PER_S = 3_000  # the state part of 43,773 pairs took 11-12 s here; parts too large for their time are skipped
 
 
 @dataclass(frozen=True)
