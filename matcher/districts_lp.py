@@ -8,13 +8,15 @@ in few districts it sends each of them everywhere and bounds the part loosely. T
   max_districts of presence in all;
 - whole offers: an indivisible offer's pairs carry shares amount / upper adding up to at most 1;
 - hard floors, and the legal caps on money and in-kind value per partner and candidate.
-Conflicts, locks and the soft policies are dropped, and travel is spread over the units a pair could
-carry, as in the flow relaxation: each change can only raise the optimum, so the LP bounds the model.
+Conflicts, locks and the soft policies' penalties are dropped, pooling counts wherever it could
+happen and travel is spread over the units a pair could carry, as in the flow relaxation's bound: each
+change can only raise the optimum, so the LP bounds the model.
 
 Two uses (`matcher.solve.solve_part`): its value bounds the part, and its presences choose the
 districts each limited partner keeps in the warm start (`matcher.rounding.rounded_plan`). On the
 generated state batch's largest part (43,773 pairs; 820 of 1,000 partners limited, to 3 districts at
-the median) the bound went from CP-SAT's 2,320.2 to 2,236.7, and a 60 s search from 2,031.3 to 2,074.4.
+the median), in the batch's 120 s run on 2 cores, the plan went from 2,047.4 to 2,140.8 and the bound
+from CP-SAT's 2,299.3 to 2,236.7.
 """
 from __future__ import annotations
 
