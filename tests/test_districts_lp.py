@@ -1,6 +1,8 @@
 """The district LP: a bound that knows partners' district limits, and the districts it picks for the warm start."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,6 +73,11 @@ def test_no_district_lp_without_a_district_limit_or_with_roles_or_ranked_terms(t
     ranked = limited.scenario.with_({"solver.mode": "lexicographic"})
     assert district_relaxation(limited, eligible_pairs(limited), ranked, 10.0) is None
     assert district_relaxation(limited, eligible_pairs(limited), limited.scenario, 1e-5) is None  # too big for it
+    role = {"role_id": "R1", "name": "R1", "skill": "canvassing", "district_id": "D1", "hours": 8.0,
+            "required": True, "supporters": 0}
+    with_roles = dataclasses.replace(limited, roles=pd.DataFrame([role]))
+    assert district_relaxation(with_roles, eligible_pairs(limited), limited.scenario, 10.0) is None
+    assert district_relaxation(limited, eligible_pairs(limited), limited.scenario, 10.0) is not None
 
 
 def test_a_hard_floor_holds_in_the_lp(tmp_path):
