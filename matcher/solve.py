@@ -439,7 +439,10 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
 WARM_START_PAIRS = 1_000  # parts at least this large start CP-SAT from a rounded transportation relaxation
 COMPLETION_SHARE = 0.2  # at most this share of a part's time limit goes to completing that plan
 COMPLETION_GAP = 0.005  # the completion stops this close to its best (the search goes on from there)
-DISTRICT_LP_SHARE = 0.25  # at most this share of a part's time limit goes to the district LP
+# At most this share of a part's time limit goes to the district LP. Its start is worth more than the search
+# time it takes: with 0.6, the national batch's 30 region parts (shares of 0.64 ms a pair, the LP taking
+# about 0.3) went from 26,455 to 28,034 in all.
+DISTRICT_LP_SHARE = 0.6
 
 
 def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp_model.CpSolver | None]:
