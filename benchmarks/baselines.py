@@ -19,7 +19,7 @@ import pandas as pd
 from matcher.batch import Batch
 from matcher.candidates import PAIR_COLUMNS, contribution_per_unit
 from matcher.scenario import Scenario
-from matcher.terms import coverage_lines, coverage_value
+from matcher.terms import coverage_lines, coverage_value, travel_km
 
 
 # The naive dense model ---------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def core_mip(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> Mip:
     segments = scenario.coverage.segments
 
     cost = np.zeros(n_cols)
-    km = pairs["distance_km"].to_numpy(float) * (pairs["resource"].to_numpy() != "money")
+    km = travel_km(pairs).to_numpy(float)
     cost[:n_pairs] -= scenario.weights.travel * km
     np.add.at(cost, amount_col, -scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float) * amount_coef)
     cost[cov_col] = weight

@@ -31,7 +31,7 @@ from matcher.flow import pooling_ceiling, rounding_slack
 from matcher.model import OBJECTIVE_SCALE, RELIABILITY_SCALE
 from matcher.rounding import legal_cap_groups
 from matcher.scenario import Scenario
-from matcher.terms import coverage_lines, coverage_value, need_weight_series
+from matcher.terms import coverage_lines, coverage_value, need_weight_series, travel_km
 
 LP_PAIRS_PER_S = 3_000  # the state part of 43,773 pairs took 11-12 s here; parts too large for their time are skipped
 
@@ -104,6 +104,8 @@ class SparseLp:
         response = linear_solver_pb2.MPSolutionResponse()
         solver.FillSolutionResponseProto(response)
         duals = np.asarray(response.dual_value, float)
+        # Any multipliers give a valid bound, so rather than rely on the sign convention of a maximisation's
+        # duals, both signs are tried and the lower of the two bounds is kept.
         bound = min(dual_bound(objective, upper, row, column, value, row_lower, row_upper, sign * duals)
                     for sign in (1.0, -1.0))
         return np.asarray(response.variable_value, float), bound
@@ -163,7 +165,7 @@ def credit_per_unit(pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray:
 def pair_columns(lp: SparseLp, pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     """An amount per pair in [0, upper], charged its cost per unit and its travel spread over upper units."""
     upper = pairs["upper"].to_numpy(float)
-    km = np.where(pairs["resource"].to_numpy() == "money", 0.0, pairs["distance_km"].to_numpy(float))
+    km = travel_km(pairs).to_numpy(float)
     weights = scenario.weights
     per_unit = weights.cost * pairs["cost_per_unit"].to_numpy(float) + weights.travel * km / np.maximum(upper, 1.0)
     return lp.columns(-per_unit, upper)

@@ -18,14 +18,14 @@ from matcher.batch import Batch
 from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE
 from matcher.result import Status
 from matcher.scenario import Scenario
-from matcher.terms import coverage_coefficients, coverage_value, need_weight_series, scaled_coverage_lines
+from matcher.terms import (coverage_coefficients, coverage_value, need_weight_series, scaled_coverage_lines,
+                           travel_km)
 
 
 def is_transportation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
     """True when the part has nothing but capacities, need sizes, coverage and per-unit cost."""
     policy, weights = scenario.policy, scenario.weights
-    no_km = (pairs["distance_km"] == 0) | (pairs["resource"] == "money")
-    travel_free = weights.travel == 0 or bool(no_km.all())
+    travel_free = weights.travel == 0 or bool((travel_km(pairs) == 0).all())
     capped = [k for k, cap in scenario.legal.caps_usd.items() if cap > 0]
     kinds = pairs["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
     return bool(
@@ -96,7 +96,7 @@ def resource_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
     unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
     upper = pairs["upper"].to_numpy("int64")
     if km_cost_per_unit:
-        km = np.where(pairs["resource"].to_numpy() == "money", 0.0, pairs["distance_km"].to_numpy(float))
+        km = travel_km(pairs).to_numpy(float)
         unit_cost = unit_cost + scaled_array(scenario.weights.travel * km) // np.maximum(1, upper)
     weights = need_weight_series(batch, scenario)
     quantity = batch.needs.set_index("need_id")["quantity"]

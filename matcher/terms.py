@@ -91,9 +91,14 @@ def travel(m: AllocationModel) -> cp_model.LinearExpr:
     Money does not travel, so money pairings cost no km.
     """
     weight = m.scenario.weights.travel
-    km = m.pairs["distance_km"].where(m.pairs["resource"] != "money", 0.0)
+    km = travel_km(m.pairs)
     return -sum((scaled(weight * d) * m.used[p] for p, d in enumerate(km) if d > 0),
                 cp_model.LinearExpr.constant(0))
+
+
+def travel_km(pairs: pd.DataFrame) -> pd.Series:
+    """The km each pairing travels: from the partner's home to the district, 0 for money."""
+    return pairs["distance_km"].where(pairs["resource"] != "money", 0.0)
 
 
 @objective_term("Cost")
