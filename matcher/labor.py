@@ -228,14 +228,19 @@ def max_roles(m: AllocationModel) -> None:
 @labor_rule("Role conflicts")
 def role_conflicts(m: AllocationModel) -> None:
     """Partners in a `role` (or `coalition`) conflict never serve on the same role team."""
-    conflicts = m.batch.conflicts
+    for i, j in zip(*role_conflict_rows(m.batch, m.roles)):
+        m.model.add(held(m, i) + held(m, j) <= 1)
+
+
+def role_conflict_rows(batch: Batch, candidates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of candidate rows (one role, two partners in a role or coalition conflict) that never both hold it."""
+    conflicts = batch.conflicts
     conflicts = conflicts.loc[conflicts["scope"].isin(ROLE_CONFLICT_SCOPES), ["partner_a", "partner_b"]]
-    rows = m.roles[["role_id", "partner_id"]].assign(row=range(len(m.roles)))
+    rows = candidates[["role_id", "partner_id"]].assign(row=range(len(candidates)))
     both = (conflicts.merge(rows, left_on="partner_a", right_on="partner_id")
             .merge(rows, left_on=["partner_b", "role_id"], right_on=["partner_id", "role_id"], suffixes=("_a", "_b")))
-    for i, j in zip(both["row_a"], both["row_b"]):
-        if i != j:
-            m.model.add(held(m, i) + held(m, j) <= 1)
+    apart = both[both["row_a"] != both["row_b"]]
+    return apart["row_a"].to_numpy("int64"), apart["row_b"].to_numpy("int64")
 
 
 @labor_rule("Lead presence")
@@ -324,6 +329,16 @@ def add_lead_hint(m: AllocationModel) -> None:
             left[partner_id] -= hours
     for i, variable in m.lead.items():
         m.model.add_hint(variable, i in chosen)
+
+
+def hint_positions(m: AllocationModel, leads: np.ndarray, supports: np.ndarray) -> None:
+    """Hint every lead and support variable at a plan's positions (0/1 per candidate row), in place of any
+    earlier hint (a roles-only part has no other)."""
+    m.model.clear_hints()
+    for i, variable in m.lead.items():
+        m.model.add_hint(variable, bool(leads[i]))
+    for i, variable in m.support.items():
+        m.model.add_hint(variable, bool(supports[i]))
 
 
 def chosen_positions(m: AllocationModel, solver: cp_model.CpSolver) -> pd.DataFrame:

@@ -21,10 +21,11 @@ from matcher.batch import Batch
 from matcher.errors import InputError, Problem, SolverError
 from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
-from matcher.districts_lp import DistrictRelaxation, district_relaxation
+from matcher.districts_lp import district_relaxation
 from matcher.explain import with_reasons
 from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
-from matcher.labor import add_lead_hint, chosen_positions
+from matcher.labor import add_lead_hint, chosen_positions, hint_positions
+from matcher.labor_lp import labor_relaxation, rounded_roles
 from matcher.model import OBJECTIVE_SCALE, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
@@ -389,9 +390,14 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     completed = None
     relaxed = (district_relaxation(batch, pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s)
                if len(pairs) >= WARM_START_PAIRS else None)
+    labor = (labor_relaxation(batch, m.roles, scenario, LABOR_LP_SHARE * limits.time_limit_s)
+             if pairs.empty and m.roles is not None and len(m.roles) >= LABOR_LP_CANDIDATES else None)
     if plan is not None:
         hint_plan(m, plan)
         start = "earlier plan"
+    elif labor is not None:
+        hint_positions(m, *rounded_roles(batch, m.roles, labor))
+        start = "labor LP"
     else:
         start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence)
     warm_s = time.perf_counter() - started
@@ -426,8 +432,12 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         outcome.objective = round(answer.objective_value)
         bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if answer is solver
                            else (objective_ceiling(m.model), "variable domains"))
-        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, bound, found_by, batch, pairs, scenario,
-                                                           relaxed)
+        relaxations = [(None if labor is None else labor.bound, "labor LP")]
+        if len(pairs) >= WARM_START_PAIRS:
+            relaxations.append((relaxation_bound(batch, pairs, scenario), "flow relaxation"))
+        if relaxed is not None:
+            relaxations.append((relaxed.bound, "district LP"))
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, (bound, found_by), relaxations)
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
         outcome.amounts = np.array([int(answer.value(a)) for a in m.amount], dtype="int64")
@@ -443,6 +453,8 @@ COMPLETION_GAP = 0.005  # the completion stops this close to its best (the searc
 # time it takes: with 0.6, the national batch's 30 region parts (shares of 0.64 ms a pair, the LP taking
 # about 0.3) went from 26,455 to 28,034 in all.
 DISTRICT_LP_SHARE = 0.6
+LABOR_LP_CANDIDATES = 1_000  # roles-only parts with at least this many candidates are bounded by the labor LP
+LABOR_LP_SHARE = 0.25  # in at most this share of the part's time limit
 
 
 def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp_model.CpSolver | None]:
@@ -501,23 +513,17 @@ def objective_ceiling(model: cp_model.CpModel) -> int:
     return math.ceil(objective.scaling_factor * inner)  # maximise: stored as minimise -(objective), factor -1
 
 
-def tightest_bound(objective: int, bound: int, found_by: str, batch: Batch, pairs: pd.DataFrame,
-                   scenario: Scenario, districts: DistrictRelaxation | None = None) -> tuple[int, str]:
-    """A proven bound (CP-SAT's, or the variable domains' when there was no search) found by `found_by`, the
-    flow relaxation's (`matcher.flow.relaxation_bound`) or the district LP's (`districts`) where lower;
-    with where it came from.
+def tightest_bound(objective: int, bound: tuple[int, str],
+                   relaxations: list[tuple[int | None, str]]) -> tuple[int, str]:
+    """The lowest of a proven bound (CP-SAT's, or the variable domains' when there was no search) and the
+    relaxations' (value, or None where one did not apply, and where it came from) that is not below the plan.
 
-    On large parts CP-SAT may stop before its linear relaxation is solved; the flow's is exact in
-    well under a second, so it can bound the plan more tightly, and the district LP, which knows the
-    partners' district limits, more tightly still. All are valid; the lowest is kept.
+    On large parts CP-SAT may stop before its linear relaxation is solved: the flow's is exact in well
+    under a second, the district LP knows the partners' district limits, and the labor LP the roles'
+    rules. All are valid; the lowest is kept.
     """
-    if len(pairs) < WARM_START_PAIRS:
-        return bound, found_by
-    candidates = [(bound, found_by), (relaxation_bound(batch, pairs, scenario), "flow relaxation")]
-    if districts is not None:
-        candidates.append((districts.bound, "district LP"))
-    return min(((value, source) for value, source in candidates if value is not None and value >= objective),
-               key=lambda candidate: candidate[0], default=(bound, found_by))
+    return min(((value, source) for value, source in [bound, *relaxations] if value is not None and value >= objective),
+               key=lambda candidate: candidate[0], default=bound)
 
 
 def solve_in_order(m, solver: cp_model.CpSolver, scenario: Scenario, callback, stages: list[dict]) -> int:

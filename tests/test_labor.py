@@ -266,8 +266,12 @@ def brute_force(roles: list[dict], caps: list[dict], partners: list[dict], labor
     return best
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_brute_force_optimality(tmp_path, seed):
+RANDOM_LABOR = {"strength": 0.01, "lead_factor": 2.0, "supporter_hours_fraction": 0.5, "fairness": 0.1,
+                "role_held": 0.05}
+
+
+def random_roles(seed: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(roles, capabilities, partners) of a small random role set: 3 roles, 3 partners."""
     rng = random.Random(seed)
     skills = ["canvassing", "data"]
     roles = [role(f"R{k}", hours=rng.choice([2, 4, 6]), skill=rng.choice(skills), required=rng.random() < 0.5,
@@ -277,18 +281,24 @@ def test_brute_force_optimality(tmp_path, seed):
     caps = [rating(p, rng.randint(0, 10), skill=s) for p in ("P1", "P2", "P3") for s in skills
             if rng.random() < 0.8]
     caps += [rating("P2", rng.randint(1, 10), role_id="R1", hours=rng.choice([1, 3]))]
-    labor = {"strength": 0.01, "lead_factor": 2.0, "supporter_hours_fraction": 0.5, "fairness": 0.1,
-             "role_held": 0.05}
-    scenario = "[labor]\n" + "".join(f"{k} = {v}\n" for k, v in labor.items())
-    best = brute_force(roles, caps, partners, labor)
-    result = run(tmp_path, roles, caps, partners=partners, scenario=scenario)
+    return roles, caps, partners
+
+
+RANDOM_SCENARIO = "[labor]\n" + "".join(f"{k} = {v}\n" for k, v in RANDOM_LABOR.items())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_brute_force_optimality(tmp_path, seed):
+    roles, caps, partners = random_roles(seed)
+    best = brute_force(roles, caps, partners, RANDOM_LABOR)
+    result = run(tmp_path, roles, caps, partners=partners, scenario=RANDOM_SCENARIO)
     if best == -1e9:
         assert result.status is matcher.Status.INFEASIBLE
         return
     assert result.status is matcher.Status.OPTIMAL
     found = sum(result.terms[t]["contribution"] for t in ("strength_fit", "workload_fairness", "role_held"))
     assert found <= best + 1e-9
-    assert found >= best - labor["fairness"] / RATIO_SCALE - 1e-9  # the model rounds the ratio up to 1/1000
+    assert found >= best - RANDOM_LABOR["fairness"] / RATIO_SCALE - 1e-9  # the model rounds the ratio up to 1/1000
 
 
 # --- the verifier catches every labor rule broken in a correct output ---------------------------------------
