@@ -35,6 +35,7 @@ class Part:
     split_of: int | None = None  # the part it is a region of (matcher.regions), numbered before the split
     region: str | None = None
     whole: Part | None = None  # the part it was cut from
+    uncut: tuple[Batch, pd.DataFrame] | None = None  # a region's batch and pairs before the cut (`uncut_regions`)
 
     @property
     def size(self) -> int:

@@ -33,7 +33,7 @@ from matcher.scenario import Scenario
 from matcher.sparse_lp import SparseLp
 from matcher.terms import coverage_lines, coverage_value, need_weight_series, travel_km
 
-LP_PAIRS_PER_S = 3_000  # the state part of 43,773 pairs took 11-12 s here; parts too large for their time are skipped
+LP_PAIRS_PER_S = 5_000  # GLOP did 3,700 a second on the state part (43,773 pairs), 6,500-26,000 on national regions
 
 
 @dataclass(frozen=True)

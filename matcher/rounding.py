@@ -188,7 +188,9 @@ def outside_chosen_districts(batch: Batch, pairs: pd.DataFrame, presence: pd.Dat
     present (then sending most): the districts `over_district_limit` would otherwise pick from a
     relaxation that sends every partner everywhere."""
     limits = batch.partners.set_index("partner_id")["max_districts"].dropna()
-    ranked = presence[presence["partner_id"].isin(limits.index)].sort_values(
+    served = pairs[["partner_id", "district_id"]].drop_duplicates()  # an LP over more pairs knows more districts
+    ranked = presence.merge(served)
+    ranked = ranked[ranked["partner_id"].isin(limits.index)].sort_values(
         ["partner_id", "presence", "sent", "district_id"], ascending=[True, False, False, True], kind="stable")
     limit = ranked["partner_id"].map(limits).astype("int64")
     chosen = ranked[ranked.groupby("partner_id").cumcount() < limit][["partner_id", "district_id"]]

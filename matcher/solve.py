@@ -190,22 +190,26 @@ def solve_failed_cuts_whole(parts: list[Part], outcomes: list[PartOutcome], spli
 def region_split_lines(outcomes: list[PartOutcome], parts: list[Part], bounds: dict[int, int]) -> list[dict]:
     """run.json's line for each part cut by region: its regions' plans together, against the part's own bound.
 
-    A region's bound holds only for its share of the part, so the part is bounded by its flow
-    relaxation (never below the plan) and is optimal only when the plan meets that bound.
+    A region's own bound holds only for its share of the part, so the part is bounded by its flow
+    relaxation (`bounds`), or by its regions' bounds before the cut added up where lower (see
+    `matcher.regions.uncut_regions`); never below the plan, and optimal only when the plan meets it.
     """
     lines = []
-    for whole, bound in bounds.items():
+    for whole, flow_bound in bounds.items():
         members = [o for o, part in zip(outcomes, parts) if part.split_of == whole]
         if not all(o.status.has_plan for o in members):
             continue
         objective = sum(o.objective for o in members)
+        bound, source = flow_bound, "flow relaxation"
+        if all(o.uncut_bound is not None for o in members) and sum(o.uncut_bound for o in members) < flow_bound:
+            bound, source = sum(o.uncut_bound for o in members), "uncut regions"
         if bound < objective:
-            raise SolverError("the flow relaxation bounds a plan below its value (a bug in matcher; please "
+            raise SolverError(f"the {source} bound a plan below its value (a bug in matcher; please "
                               "report it, and solve with solver.region_split = false meanwhile)")
         lines.append({"part": whole, "regions": len(members), "status": "optimal" if bound == objective else
                       "feasible", "objective": objective / OBJECTIVE_SCALE, "best_bound": bound / OBJECTIVE_SCALE,
                       "gap": relative_gap(objective / OBJECTIVE_SCALE, bound / OBJECTIVE_SCALE),
-                      "bound_from": "flow relaxation"})
+                      "bound_from": source})
     return lines
 
 
@@ -227,6 +231,7 @@ class PartOutcome:
     build_s: float = 0.0
     solve_s: float = 0.0
     time_limit_s: float = 0.0  # the part's time share (`TimeShares`)
+    uncut_bound: int | None = None  # a region's bound before the cut (see `solve_part`); None: not a region
     variables: int = 0
     constraints: int = 0
 
@@ -259,15 +264,15 @@ def run_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario, progre
     """Solve every part: here, on local processes, or on Dask; results come back in part order.
 
     Each part gets its time share as it starts (`TimeShares`). Progress, part by part, adds a region's
-    part to the bound as the whole part it was cut from (`split_bounds`), once: a region's own bound
-    holds for its share only.
+    bound before the cut (`PartOutcome.uncut_bound`), else the whole part it was cut from (`split_bounds`),
+    once: a region's own bound holds for its share only.
     """
     shares = TimeShares(parts, scenario.solver.time_limit_s)
 
     def task(part: Part, share: float) -> tuple:
         limited = scenario if len(parts) == 1 else scenario.with_({"solver.time_limit_s": share})
         part_pairs = part.pairs if part.pairs is not None else pairs.iloc[part.positions].reset_index(drop=True)
-        return part.index, part.batch, part_pairs, limited, plan, part.role_candidates
+        return part.index, part.batch, part_pairs, limited, plan, part.role_candidates, part.uncut
 
     if len(parts) == 1 and not dask:
         outcome = solve_part(*task(parts[0], scenario.solver.time_limit_s), progress=progress)
@@ -326,6 +331,8 @@ class PartProgress:
         self.objective += outcome.objective
         if part.split_of is None:
             self.bound += outcome.bound
+        elif outcome.uncut_bound is not None:  # a region's share of its whole part's bound
+            self.bound += outcome.uncut_bound
         elif part.split_of not in self.counted:
             self.counted.add(part.split_of)
             self.bound += self.split_bounds.get(part.split_of, 0)
@@ -369,15 +376,21 @@ def solve_part_task(task: tuple) -> PartOutcome:
 
 
 def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, plan: dict | None = None,
-               role_candidates: pd.DataFrame | None = None, progress: Progress | None = None) -> PartOutcome:
+               role_candidates: pd.DataFrame | None = None, uncut: tuple[Batch, pd.DataFrame] | None = None,
+               progress: Progress | None = None) -> PartOutcome:
     """Solve one independent part with CP-SAT (or exactly by min-cost flow where it is a transportation problem).
 
     `role_candidates` are the part's (role, partner) candidates, chosen on the whole batch; None: chosen here.
+    `uncut`, for a region of a part cut by region, is the region's batch and pairs before the cut: its district
+    LP relaxes those, so that its bound adds up over the regions to one of the whole part (`uncut_bound`).
     """
     from matcher.model import hint_plan
 
     if is_transportation(batch, pairs, scenario):
-        return solve_by_flow(index, batch, pairs, scenario)
+        outcome = solve_by_flow(index, batch, pairs, scenario)
+        if uncut is not None:
+            outcome.uncut_bound = relaxation_bound(*uncut, scenario)
+        return outcome
     started = time.perf_counter()
     try:
         m = build_model(batch, pairs, scenario, role_candidates=role_candidates)
@@ -388,7 +401,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     limits = scenario.solver
     started = time.perf_counter()
     completed = None
-    relaxed = (district_relaxation(batch, pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s)
+    lp_batch, lp_pairs = uncut or (batch, pairs)
+    relaxed = (district_relaxation(lp_batch, lp_pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s)
                if len(pairs) >= WARM_START_PAIRS else None)
     labor = (labor_relaxation(batch, m.roles, scenario, LABOR_LP_SHARE * limits.time_limit_s)
              if pairs.empty and m.roles is not None and len(m.roles) >= LABOR_LP_CANDIDATES else None)
@@ -423,6 +437,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     outcome = PartOutcome(index, status, "cp-sat", start=start, stages=stages, build_s=build_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
+    if uncut is not None:
+        outcome.uncut_bound = relaxed.bound if relaxed is not None else relaxation_bound(lp_batch, lp_pairs, scenario)
     answer = solver
     if status is Status.NO_SOLUTION and completed is not None and limits.mode == "weighted":
         # The search found nothing in its share (its presolve alone can take that long): the completed start

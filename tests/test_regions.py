@@ -145,3 +145,48 @@ def test_a_region_without_a_plan_never_makes_a_large_batch_infeasible(tmp_path, 
     result = matcher.solve(batch, scenario)
     assert result.status is matcher.Status.NO_SOLUTION  # the uncut batch has a plan: nothing is proven
     assert "solved_uncut" not in result.model_stats
+
+
+def limited_two_region_batch(folder) -> matcher.Batch:
+    """P1, limited to one district, has 20 volunteers for three needs of 10 in the north and one in the south,
+    which P2's 10 fill."""
+    districts = [{"district_id": f"D{i}", "region": "North" if i < 4 else "South", "priority": 1, "lat": 45,
+                  "lon": -93 + 0.01 * i, "neighbors": ";".join(f"D{j}" for j in range(1, 5) if j != i)}
+                 for i in range(1, 5)]
+    partners = [{"partner_id": "P1", "home_district": "D1", "max_districts": 1},
+                {"partner_id": "P2", "home_district": "D4"}]
+    offers = [{"offer_id": "O1", "partner_id": "P1", "resource": "volunteers", "quantity": 20, "reach": "any"},
+              {"offer_id": "O2", "partner_id": "P2", "resource": "volunteers", "quantity": 10, "reach": "home"}]
+    needs = [{"need_id": f"N{i}", "district_id": f"D{i}", "resource": "volunteers", "quantity": 10}
+             for i in range(1, 5)]
+    return build(folder, districts=districts, partners=partners, offers=offers, needs=needs,
+                 scenario="[weights]\ntravel = 0.0\npooling = 0.0\nfairness = 0.0\n")
+
+
+def test_each_region_keeps_every_pair_into_its_districts_with_whole_offers_and_limits(tmp_path):
+    batch = limited_two_region_batch(tmp_path)
+    pairs = eligible_pairs(batch)
+    scopes = regions.uncut_regions(batch, pairs)
+    assert sorted(scopes) == ["North", "South"]
+    assert sorted(sum((list(p["need_id"] + "|" + p["offer_id"]) for _, p in scopes.values()), [])) == sorted(
+        pairs["need_id"] + "|" + pairs["offer_id"])
+    for region_batch, region_pairs in scopes.values():
+        assert (region_pairs["offer_quantity"] == region_pairs["offer_id"].map({"O1": 20, "O2": 10})).all()
+        assert region_batch.partners.set_index("partner_id").loc["P1", "max_districts"] == 1
+
+
+def test_the_regions_bounds_before_the_cut_add_up_to_the_bound_of_the_whole(tmp_path, monkeypatch):
+    # The flow sends P1 everywhere: 1.75 in the north (as in the district LP's tests) and 0.75 in the south, 2.5.
+    # Each region's district LP holds P1 to one district there: 1.0 + 0.75 = 1.75; the best plan is 1.5.
+    solve_module = importlib.import_module("matcher.solve")  # `matcher.solve` is the function
+    batch = limited_two_region_batch(tmp_path)
+    scenario = batch.scenario.with_({"solver.workers": 1})
+    whole = matcher.solve(batch, scenario)
+    monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
+    monkeypatch.setattr(solve_module, "WARM_START_PAIRS", 1)  # a district LP for parts this small
+    result = matcher.solve(batch, scenario)
+    (line,) = result.model_stats["region_splits"]
+    assert whole.status is matcher.Status.OPTIMAL and whole.objective == pytest.approx(1.5, abs=1e-4)
+    assert relaxation_bound(batch, eligible_pairs(batch), scenario) / 1e8 == pytest.approx(2.5, abs=1e-3)
+    assert line["bound_from"] == "uncut regions" and line["best_bound"] == pytest.approx(1.75, abs=1e-3)
+    assert result.best_bound == pytest.approx(1.75, abs=1e-3) and result.objective <= whole.objective + 1e-9
