@@ -221,7 +221,7 @@ class PartOutcome:
     status: Status
     method: str
     start: str = "none"  # how the search started: see `warm_start`
-    bound_from: str = "cp-sat"  # which bound is reported: CP-SAT's, or the flow relaxation's when tighter
+    bound_from: str = "cp-sat"  # which bound is reported: see `tightest_bound`
     objective: int = 0
     bound: int = 0
     amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
