@@ -34,14 +34,14 @@ labor_rule = registrar(LABOR_RULES, Rule)
 labor_term = registrar(LABOR_TERMS, Term)
 
 
-def to_hours_units(hours) -> int:
-    """Hours as whole 1/HOURS_SCALE units, the one place hours are rounded."""
-    return int(round(float(hours) * HOURS_SCALE))
-
-
 def hours_units(hours: pd.Series) -> pd.Series:
-    """`to_hours_units` for a whole column (numpy rounds halves to even, as Python's round does)."""
+    """Hours as whole 1/HOURS_SCALE units (halves to even), the one place hours are rounded."""
     return np.round(hours.astype("float64") * HOURS_SCALE).astype("int64")
+
+
+def capacity_units(batch: Batch) -> pd.Series:
+    """Each partner's `role_hours` in 1/HOURS_SCALE units, by partner_id."""
+    return hours_units(batch.partners.set_index("partner_id")["role_hours"])
 
 
 def role_strengths(batch: Batch, allowed: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -210,10 +210,10 @@ def one_position_per_role(m: AllocationModel) -> None:
 @labor_rule("Role hours")
 def role_hours(m: AllocationModel) -> None:
     """The hours a partner spends on its roles (supporters at the scenario's fraction) fit its `role_hours`."""
-    capacity = m.batch.partners.set_index("partner_id")["role_hours"]
+    capacity = capacity_units(m.batch)
     for partner_id, positions in candidates_by(m, "partner_id").items():
         if len(positions) > 1:
-            m.model.add(partner_hours(m, positions) <= to_hours_units(capacity[partner_id]))
+            m.model.add(partner_hours(m, positions) <= int(capacity[partner_id]))
 
 
 @labor_rule("Max roles")
@@ -280,7 +280,7 @@ def workload_fairness(m: AllocationModel) -> cp_model.LinearExpr:
     labor = m.scenario.labor
     if labor.fairness == 0 or m.roles.empty:
         return cp_model.LinearExpr.constant(0)
-    capacity = m.batch.partners.set_index("partner_id")["role_hours"].map(to_hours_units)
+    capacity = capacity_units(m.batch)
     by_partner = candidates_by(m, "partner_id")
     highest = m.model.new_int_var(0, RATIO_SCALE, "workload_ratio_max")
     for partner_id, positions in by_partner.items():
@@ -317,7 +317,7 @@ def add_lead_hint(m: AllocationModel) -> None:
     """Warm start: each role's lead greedily, strongest per hour first, while the partner's hours last."""
     if not m.lead:
         return
-    left = m.batch.partners.set_index("partner_id")["role_hours"].map(to_hours_units).to_dict()
+    left = capacity_units(m.batch).to_dict()
     rows = m.roles.loc[list(m.lead), ["role_id", "partner_id", "strength", "lead_hours"]]
     rows = rows.assign(per_hour=rows["strength"] / rows["lead_hours"].clip(lower=1))
     rows = rows.sort_values(["per_hour", "strength"], ascending=False, kind="stable")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.batch import Batch
-from matcher.labor import RATIO_SCALE, hours_units, role_conflict_rows, role_decisions
+from matcher.labor import RATIO_SCALE, capacity_units, role_conflict_rows, role_decisions
 from matcher.model import OBJECTIVE_SCALE
 from matcher.scenario import Scenario
 from matcher.sparse_lp import SparseLp
@@ -75,7 +75,7 @@ def rounded_roles(batch: Batch, candidates: pd.DataFrame, relaxed: LaborRelaxati
     search starts from this plan; CP-SAT repairs what it breaks (a lock, a lead's presence, or a
     required role left without a lead when every candidate's hours are taken).
     """
-    hours_left = hours_units(batch.partners.set_index("partner_id")["role_hours"]).to_dict()
+    hours_left = capacity_units(batch).to_dict()
     roles_left = batch.partners.set_index("partner_id")["max_roles"].astype("float64").fillna(np.inf).to_dict()
     supporters = dict(zip(candidates["role_id"], candidates["supporters"]))
     first, second = role_conflict_rows(batch, candidates)
@@ -156,7 +156,7 @@ def one_position_rows(lp: SparseLp, lead: np.ndarray, support: np.ndarray) -> No
 def hours_rows(lp: SparseLp, batch: Batch, candidates: pd.DataFrame, lead: np.ndarray, support: np.ndarray) -> None:
     """The hours of a partner's positions fit its `role_hours`."""
     codes, partners = pd.factorize(candidates["partner_id"])
-    capacity = hours_units(batch.partners.set_index("partner_id")["role_hours"]).loc[partners].to_numpy(float)
+    capacity = capacity_units(batch).loc[partners].to_numpy(float)
     lp.rows(np.r_[codes, codes], np.r_[lead, support],
             np.r_[candidates["lead_hours"].to_numpy(float), candidates["support_hours"].to_numpy(float)],
             np.full(len(partners), -np.inf), capacity)
@@ -217,7 +217,7 @@ def workload_columns(lp: SparseLp, batch: Batch, candidates: pd.DataFrame, lead:
         return
     highest = lp.columns(np.array([-labor.fairness / RATIO_SCALE]), np.array([float(RATIO_SCALE)]))
     codes, partners = pd.factorize(candidates["partner_id"])
-    capacity = hours_units(batch.partners.set_index("partner_id")["role_hours"]).loc[partners].to_numpy(float)
+    capacity = capacity_units(batch).loc[partners].to_numpy(float)
     hours = RATIO_SCALE * np.r_[candidates["lead_hours"].to_numpy(float), candidates["support_hours"].to_numpy(float)]
     lp.rows(np.r_[codes, codes, np.arange(len(partners))], np.r_[lead, support, np.repeat(highest, len(partners))],
             np.r_[hours, -capacity], np.full(len(partners), -np.inf), 0.0)

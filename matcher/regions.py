@@ -46,13 +46,18 @@ def can_split(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
             and batch.districts["region"].fillna("").nunique() > 1 and not is_transportation(batch, pairs, scenario))
 
 
+def pair_regions(batch: Batch, pairs: pd.DataFrame) -> np.ndarray:
+    """The region of each pair: its need's district's ("" where the district has none)."""
+    return pairs["district_id"].map(batch.districts.set_index("district_id")["region"]).fillna("").to_numpy()
+
+
 def split_by_region(batch: Batch, pairs: pd.DataFrame,
                     scenario: Scenario) -> list[tuple[str, Batch, np.ndarray, pd.DataFrame]] | None:
     """(region, batch, pair positions in `pairs`, the region's pairs with their shares) per region, or None
     when the part cannot be split (see `can_split`, or no rounded plan)."""
     if not can_split(batch, pairs, scenario):
         return None
-    region = pairs["district_id"].map(batch.districts.set_index("district_id")["region"]).fillna("").to_numpy()
+    region = pair_regions(batch, pairs)
     if len(set(region)) < 2:
         return None
     # Not gradual: on the generated national batch's largest part a relaxation solve takes seconds, and
@@ -206,7 +211,7 @@ def uncut_regions(batch: Batch, pairs: pd.DataFrame) -> dict[str, tuple[Batch, p
     regions' bounds add up to a bound on the whole part (on the generated national batch 29,764,
     against 29,439 for one LP over the whole part, which takes minutes, and 30,910 for its flow).
     """
-    region = pairs["district_id"].map(batch.districts.set_index("district_id")["region"]).fillna("").to_numpy()
+    region = pair_regions(batch, pairs)
     whole_limits = pd.DataFrame(columns=["partner_id", "region", "max_districts"])
     scopes = {}
     for name in sorted(set(region)):

@@ -201,8 +201,9 @@ def region_split_lines(outcomes: list[PartOutcome], parts: list[Part], bounds: d
             continue
         objective = sum(o.objective for o in members)
         bound, source = flow_bound, "flow relaxation"
-        if all(o.uncut_bound is not None for o in members) and sum(o.uncut_bound for o in members) < flow_bound:
-            bound, source = sum(o.uncut_bound for o in members), "uncut regions"
+        uncut = [o.uncut_bound for o in members]
+        if None not in uncut and sum(uncut) < flow_bound:
+            bound, source = sum(uncut), "uncut regions"
         if bound < objective:
             raise SolverError(f"the {source} bound a plan below its value (a bug in matcher; please "
                               "report it, and solve with solver.region_split = false meanwhile)")
