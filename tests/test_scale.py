@@ -251,6 +251,77 @@ def test_a_part_whose_search_finds_nothing_in_its_share_keeps_its_completed_star
     assert matcher.verify(batch, result.write(tmp_path / "out")).ok  # the written files pass the verifier too
 
 
+def limited_city(tmp_path) -> tuple[matcher.Batch, matcher.Scenario]:
+    """A generated city batch of 8,385 pairs and no roles, solved as one part; most partners have a district limit."""
+    from matcher.generate import generate_batch
+
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, partners=150, offers=700, needs=400,
+                                              roles=0))
+    return batch, batch.scenario.with_({"solver.workers": 1, "solver.decompose": False, "solver.time_limit_s": 10})
+
+
+def test_the_search_near_the_lp_leaves_out_only_limited_partners_pairs_outside_the_lp_and_the_start(tmp_path):
+    from ortools.sat.python import cp_model
+
+    from matcher.candidates import eligible_pairs
+    from matcher.districts_lp import district_relaxation
+    from matcher.model import build_model
+
+    solve_module = importlib.import_module("matcher.solve")
+    batch, scenario = limited_city(tmp_path)
+    pairs = eligible_pairs(batch)
+    m = build_model(batch, pairs, scenario)
+    relaxed = district_relaxation(batch, pairs, scenario, 30.0)
+    start, completed = solve_module.warm_start(m, scenario.solver, relaxed.presence)
+    assert start == "complete"
+    copy = solve_module.near_lp_districts(m, relaxed.presence, completed)
+
+    limited = set(batch.partners.loc[batch.partners["max_districts"].notna(), "partner_id"])
+    present = {(p, d) for p, d, x in relaxed.presence[["partner_id", "district_id", "presence"]].itertuples(index=False)
+               if x > 1e-6}
+    expected = [partner in limited and (partner, district) not in present and not completed.boolean_value(used)
+                for partner, district, used in zip(pairs["partner_id"], pairs["district_id"], m.used)]
+    fixed = [list(copy.proto.variables[used.index].domain) == [0, 0] for used in m.used]
+    assert fixed == expected and 0 < sum(fixed) < len(pairs)
+    assert not any(list(m.model.proto.variables[used.index].domain) == [0, 0] for used in m.used)  # the model is untouched
+
+    hinted = cp_model.CpSolver()  # the completed start is a plan of the copy
+    hinted.parameters.fix_variables_to_their_hinted_value = True
+    hinted.parameters.num_workers = 1
+    assert hinted.solve(copy) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    assert round(hinted.objective_value) == round(completed.objective_value)
+
+
+def test_a_large_part_started_along_the_lp_searches_its_districts_and_is_bounded_by_the_lp(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    monkeypatch.setattr(solve_module, "NEAR_LP_PAIRS", 1_000)
+    batch, scenario = limited_city(tmp_path)
+    result = matcher.solve(batch, scenario)  # verified on the way out
+    part = result.parts[0]
+    assert part["start"] == "complete" and part["method"] in ("cp-sat in LP districts", "completed start")
+    assert result.status is matcher.Status.FEASIBLE and part["bound_from"] in ("district LP", "flow relaxation")
+    assert matcher.verify(batch, result.write(tmp_path / "out")).ok
+
+
+def test_a_search_that_ends_below_the_completed_start_gives_way_to_it(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    real = solve_module.search
+
+    def first_plan_only(solver, model, callback):  # the first plan CP-SAT finds from nothing: far below the start
+        model.clear_hints()
+        solver.parameters.stop_after_first_solution = True
+        return real(solver, model, callback)
+
+    monkeypatch.setattr(solve_module, "search", first_plan_only)
+    batch, scenario = limited_city(tmp_path)
+    kept = matcher.solve(batch, scenario)
+    monkeypatch.setattr(solve_module, "warm_start", lambda m, limits, presence=None: ("none", None))
+    unstarted = matcher.solve(batch, scenario)
+    part = kept.parts[0]
+    assert (part["method"], part["start"]) == ("completed start", "complete")
+    assert kept.objective > unstarted.objective and unstarted.parts[0]["method"] == "cp-sat"
+
+
 def test_the_objective_ceiling_is_the_most_the_variable_domains_allow():
     from ortools.sat.python import cp_model
 
