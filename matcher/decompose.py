@@ -9,7 +9,7 @@ with their candidate partners. A partner's roles and its offers are apart unless
 separate parts. Role candidates are chosen once, on the whole batch (a district role's candidates
 may be partners that only work there), and handed to the part. Terms that compare all partners
 (offer fairness, labor fairness) or a lexicographic tolerance couple everything: then the batch is
-one part.
+one part. Small components share a part (`bundled`): each part costs a cut, a build and a solver start.
 """
 from __future__ import annotations
 
@@ -67,11 +67,29 @@ def find_parts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[Pa
     decided = np.bincount(component, weights=decides) > 0
     kept = [c for c in sorted(range(len(sizes)), key=lambda c: (-sizes[c], first[c])) if decided[c]]
     part_of = np.full(len(sizes), -1)
-    part_of[kept] = np.arange(len(kept))
+    part_of[kept] = bundled(sizes[kept])
     node_part = pd.Series(part_of[component], index=labels)
+    count = int(part_of.max()) + 1 if kept else 0
     return [Part(i, part_batch, positions, candidates[candidates["role_id"].isin(part_batch.roles["role_id"])]
                  .reset_index(drop=True))
-            for i, (part_batch, positions) in enumerate(split_batch(batch, pairs, node_part, len(kept)))]
+            for i, (part_batch, positions) in enumerate(split_batch(batch, pairs, node_part, count))]
+
+
+# Components with fewer nodes than this share a part, up to this many nodes in all. Each part costs a batch cut,
+# a model build and a solver start, about 0.1 s even for one role: a generated city batch with 1,500 roles
+# fell into 460 parts and ran 29 s in a 20 s time limit, 18 s of it in those costs.
+BUNDLE_NODES = 200
+
+
+def bundled(sizes: np.ndarray) -> np.ndarray:
+    """A part number for each component (given largest first): small ones fill a part up to BUNDLE_NODES
+    nodes before the next starts. Apart or together, independent components have the same best plan value."""
+    numbers, part, filled = np.empty(len(sizes), dtype="int64"), -1, BUNDLE_NODES
+    for c, size in enumerate(sizes.tolist()):
+        if size >= BUNDLE_NODES or filled + size > BUNDLE_NODES:
+            part, filled = part + 1, 0
+        numbers[c], filled = part, filled + size
+    return numbers
 
 
 def node_labels(batch: Batch, pairs: pd.DataFrame) -> pd.Series:

@@ -5,10 +5,17 @@ import importlib
 import random
 import warnings
 
+import numpy as np
 import pytest
 
 import matcher
 from tests.builders import build, solve_batch
+
+
+@pytest.fixture
+def one_part_per_component(monkeypatch):
+    """These tests look at parts one by one: the small components of their batches each get their own."""
+    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "BUNDLE_NODES", 0)
 
 
 def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = False) -> matcher.Batch:
@@ -34,7 +41,7 @@ def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = Fals
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed):
+def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed, one_part_per_component):
     batch = clustered_batch(tmp_path, seed)
     whole = solve_batch(batch, {"solver.decompose": False, "solver.flow": False})
     split = solve_batch(batch, {"solver.decompose": True, "solver.flow": False})
@@ -42,6 +49,43 @@ def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed
     assert len(split.parts) == 3 and len(whole.parts) == 1
     assert split.objective == pytest.approx(whole.objective, abs=1e-7)
     assert split.coverage == pytest.approx(whole.coverage, abs=1e-6)
+
+
+def test_small_components_fill_a_part_up_to_the_bundle_size_largest_first(monkeypatch):
+    decompose = importlib.import_module("matcher.decompose")
+    monkeypatch.setattr(decompose, "BUNDLE_NODES", 200)
+    # 500 and 150 alone (150 + 60 > 200); 60 + 50 + 40 + 10 + 5 = 165 together
+    assert decompose.bundled(np.array([500, 150, 60, 50, 40, 10, 5])).tolist() == [0, 1, 2, 2, 2, 2, 2]
+    assert decompose.bundled(np.array([120, 80, 80, 30])).tolist() == [0, 0, 1, 1]  # 120 + 80 fits exactly
+    monkeypatch.setattr(decompose, "BUNDLE_NODES", 0)
+    assert decompose.bundled(np.array([3, 2, 1])).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bundled_components_give_the_objective_of_one_part_each(tmp_path, monkeypatch, seed):
+    batch = clustered_batch(tmp_path, seed, clusters=6)
+    bundled = solve_batch(batch, {"solver.flow": False})
+    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "BUNDLE_NODES", 0)
+    apart = solve_batch(batch, {"solver.flow": False})
+    assert len(bundled.parts) == 1 and len(apart.parts) == 6
+    assert bundled.status is apart.status is matcher.Status.OPTIMAL
+    assert bundled.objective == pytest.approx(apart.objective, abs=1e-7)
+    assert bundled.coverage == pytest.approx(apart.coverage, abs=1e-6)  # the plans may differ where optima tie
+
+
+def test_a_batch_of_many_one_role_components_is_solved_in_few_parts_holding_each_role_and_pair_once(tmp_path):
+    from matcher.candidates import eligible_pairs
+    from matcher.decompose import find_parts
+    from matcher.generate import generate_batch
+
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 0, roles=1500))
+    pairs = eligible_pairs(batch)
+    parts = find_parts(batch, pairs, batch.scenario)
+    roles = [role for part in parts for role in part.batch.roles["role_id"]]
+    positions = np.concatenate([part.positions for part in parts])
+    assert len(parts) <= 10  # 460 parts, one per component
+    assert sorted(roles) == sorted(batch.roles["role_id"]) and len(set(positions)) == len(positions)
+    assert set(positions) <= set(range(len(pairs)))
 
 
 def test_a_rule_that_reads_a_partner_whole_keeps_its_offers_in_one_part(tmp_path):
@@ -140,7 +184,7 @@ def far_worker_batch(folder) -> matcher.Batch:
                  capabilities=capabilities)
 
 
-def test_roles_and_pairings_are_separate_parts_with_the_candidates_of_the_whole_batch(tmp_path):
+def test_roles_and_pairings_are_separate_parts_with_the_candidates_of_the_whole_batch(tmp_path, one_part_per_component):
     batch = far_worker_batch(tmp_path)
     settings = {"labor.strength": 1.0, "labor.fairness": 0.0}  # workload fairness would couple every partner
     whole = solve_batch(batch, {**settings, "solver.decompose": False})
@@ -158,7 +202,7 @@ def test_lead_presence_keeps_a_role_with_its_candidates_pairings(tmp_path):
     assert split.status is matcher.Status.OPTIMAL
 
 
-def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_path, monkeypatch):
+def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_path, monkeypatch, one_part_per_component):
     solve_module = importlib.import_module("matcher.solve")  # the module: `matcher.solve` is the function
     batch = clustered_batch(tmp_path, seed=1)
     real, calls = solve_module.solve_part, []
@@ -184,7 +228,7 @@ def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_pa
     assert short.model_stats["retried"][0]["retry_s"] == solve_module.RETRY_MIN_S
 
 
-def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the_proof(tmp_path, monkeypatch):
+def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the_proof(tmp_path, monkeypatch, one_part_per_component):
     solve_module = importlib.import_module("matcher.solve")
     batch = clustered_batch(tmp_path, seed=2)
     real, calls = solve_module.run_solver, []
