@@ -299,7 +299,8 @@ MIN_PART_TIME_S = 1.0
 
 class TimeShares:
     """solver.time_limit_s shared among parts as each starts: in proportion to its size among the parts not
-    started yet, at least MIN_PART_TIME_S; what a part leaves unused goes to the parts after it.
+    started yet, at least MIN_PART_TIME_S; what a part leaves unused (of its share, less its model build and
+    its search) goes to the parts after it.
 
     Parts start smallest first (`solve_in_turn`), so the time the many small parts of a batch leave
     (a part proven optimal ends there) reaches the large ones, whose searches use all they get.
@@ -358,7 +359,7 @@ def solve_in_turn(parts: list[Part], task: Callable[[Part, float], tuple], submi
             i, share = running.pop(future)
             outcome = future.result()
             outcome.time_limit_s = share
-            shares.finish(share, outcome.solve_s)
+            shares.finish(share, outcome.build_s + outcome.solve_s)  # its model's build counts as well
             outcomes[i] = outcome
             report.done(i, outcome)
     return outcomes

@@ -274,6 +274,25 @@ def test_time_a_part_leaves_unused_goes_to_the_parts_after_it():
     assert starved.start(parts[0]) == solve_module.MIN_PART_TIME_S  # every part gets at least this
 
 
+def test_a_parts_model_build_counts_against_the_time_left_to_the_parts_after_it(tmp_path, monkeypatch,
+                                                                              one_part_per_component):
+    solve_module = importlib.import_module("matcher.solve")
+    real, calls = solve_module.solve_part, []
+
+    def slow_to_build(index, part_batch, pairs, scenario, *args, **kwargs):
+        outcome = real(index, part_batch, pairs, scenario, *args, **kwargs)
+        outcome.build_s += 4.0  # as if its model had taken 4 s more to build
+        calls.append((scenario.solver.time_limit_s, outcome.build_s + outcome.solve_s))
+        return outcome
+
+    monkeypatch.setattr(solve_module, "solve_part", slow_to_build)
+    result = solve_batch(clustered_batch(tmp_path, seed=3), {"solver.flow": False, "solver.time_limit_s": 30})
+    assert result.status is matcher.Status.OPTIMAL and len(calls) == 3
+    (first, spent), (second, _), _ = calls
+    assert first == pytest.approx(10, abs=0.01)  # a third of 30 s: the parts are of one size
+    assert second == pytest.approx((30 - spent) / 2, abs=0.01)  # the 4 s are not handed on
+
+
 def test_a_part_whose_search_finds_nothing_in_its_share_keeps_its_completed_start(tmp_path, monkeypatch):
     from matcher.generate import generate_batch
 
