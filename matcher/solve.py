@@ -39,14 +39,17 @@ Progress = Callable[[float, float, float], None]  # (seconds, objective, bound) 
 
 
 class _ProgressCallback(cp_model.CpSolverSolutionCallback):
-    def __init__(self, progress: Progress):
+    """Each plan the search finds, with its bound: CP-SAT's, or `bound` when the model searched is a
+    restriction of the part (`near_lp_districts`), whose own bound is not the part's."""
+
+    def __init__(self, progress: Progress, bound: int | None = None):
         super().__init__()
-        self.progress = progress
+        self.progress, self.bound = progress, bound
         self.offset = 0.0  # seconds of earlier passes over the same part
 
     def on_solution_callback(self) -> None:
-        self.progress(self.offset + self.wall_time, self.objective_value / OBJECTIVE_SCALE,
-                      self.best_objective_bound / OBJECTIVE_SCALE)
+        bound = self.best_objective_bound if self.bound is None else self.bound
+        self.progress(self.offset + self.wall_time, self.objective_value / OBJECTIVE_SCALE, bound / OBJECTIVE_SCALE)
 
 
 def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | None = None,
@@ -424,9 +427,9 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     solver.parameters.num_workers = search_workers(limits.workers)
     solver.parameters.interleave_search = limits.deterministic and solver.parameters.num_workers > 1
     solver.parameters.random_seed = limits.seed
-    callback = _ProgressCallback(progress) if progress else None
-    stages: list[dict] = []
     near = completed is not None and relaxed is not None and len(pairs) >= NEAR_LP_PAIRS
+    callback = _ProgressCallback(progress, relaxed.bound if near else None) if progress else None
+    stages: list[dict] = []
     if limits.mode == "lexicographic":
         code = solve_in_order(m, solver, scenario, callback, stages)
         searched_s = solver.wall_time
