@@ -19,7 +19,7 @@ def one_part_per_component(monkeypatch):
 
 
 def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = False) -> matcher.Batch:
-    """Districts in pairs far apart; partners reach home or next door, so each pair is its own part."""
+    """Districts in pairs far apart; partners reach home or next door, so each pair is a component of its own."""
     rng = random.Random(seed)
     districts, partners, offers, needs = [], [], [], []
     for c in range(clusters):
@@ -41,7 +41,8 @@ def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = Fals
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed, one_part_per_component):
+@pytest.mark.usefixtures("one_part_per_component")
+def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed):
     batch = clustered_batch(tmp_path, seed)
     whole = solve_batch(batch, {"solver.decompose": False, "solver.flow": False})
     split = solve_batch(batch, {"solver.decompose": True, "solver.flow": False})
@@ -184,7 +185,8 @@ def far_worker_batch(folder) -> matcher.Batch:
                  capabilities=capabilities)
 
 
-def test_roles_and_pairings_are_separate_parts_with_the_candidates_of_the_whole_batch(tmp_path, one_part_per_component):
+@pytest.mark.usefixtures("one_part_per_component")
+def test_roles_and_pairings_are_separate_parts_with_the_candidates_of_the_whole_batch(tmp_path):
     batch = far_worker_batch(tmp_path)
     settings = {"labor.strength": 1.0, "labor.fairness": 0.0}  # workload fairness would couple every partner
     whole = solve_batch(batch, {**settings, "solver.decompose": False})
@@ -202,7 +204,8 @@ def test_lead_presence_keeps_a_role_with_its_candidates_pairings(tmp_path):
     assert split.status is matcher.Status.OPTIMAL
 
 
-def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_path, monkeypatch, one_part_per_component):
+@pytest.mark.usefixtures("one_part_per_component")
+def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_path, monkeypatch):
     solve_module = importlib.import_module("matcher.solve")  # the module: `matcher.solve` is the function
     batch = clustered_batch(tmp_path, seed=1)
     real, calls = solve_module.solve_part, []
@@ -228,7 +231,8 @@ def test_a_part_out_of_time_without_a_plan_is_solved_again_with_more_time(tmp_pa
     assert short.model_stats["retried"][0]["retry_s"] == solve_module.RETRY_MIN_S
 
 
-def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the_proof(tmp_path, monkeypatch, one_part_per_component):
+@pytest.mark.usefixtures("one_part_per_component")
+def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the_proof(tmp_path, monkeypatch):
     solve_module = importlib.import_module("matcher.solve")
     batch = clustered_batch(tmp_path, seed=2)
     real, calls = solve_module.run_solver, []
@@ -274,8 +278,8 @@ def test_time_a_part_leaves_unused_goes_to_the_parts_after_it():
     assert starved.start(parts[0]) == solve_module.MIN_PART_TIME_S  # every part gets at least this
 
 
-def test_a_parts_model_build_counts_against_the_time_left_to_the_parts_after_it(tmp_path, monkeypatch,
-                                                                              one_part_per_component):
+@pytest.mark.usefixtures("one_part_per_component")
+def test_a_parts_model_build_counts_against_the_time_left_to_the_parts_after_it(tmp_path, monkeypatch):
     solve_module = importlib.import_module("matcher.solve")
     real, calls = solve_module.solve_part, []
 
@@ -346,7 +350,8 @@ def test_the_search_near_the_lp_leaves_out_only_limited_partners_pairs_outside_t
                 for partner, district, used in zip(pairs["partner_id"], pairs["district_id"], m.used)]
     fixed = [list(copy.proto.variables[used.index].domain) == [0, 0] for used in m.used]
     assert fixed == expected and 0 < sum(fixed) < len(pairs)
-    assert not any(list(m.model.proto.variables[used.index].domain) == [0, 0] for used in m.used)  # the model is untouched
+    untouched = [list(m.model.proto.variables[used.index].domain) for used in m.used]
+    assert untouched == [[0, 1]] * len(pairs)  # the model itself keeps every pairing open
 
     hinted = cp_model.CpSolver()  # the completed start is a plan of the copy
     hinted.parameters.fix_variables_to_their_hinted_value = True
