@@ -75,19 +75,24 @@ def find_parts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> list[Pa
             for i, (part_batch, positions) in enumerate(split_batch(batch, pairs, node_part, count))]
 
 
-# Components with fewer nodes than this share a part, up to this many nodes in all. Each part costs a batch cut,
-# a model build and a solver start, about 0.1 s even for one role: a generated city batch with 1,500 roles
-# fell into 460 parts and ran 29 s in a 20 s time limit, 18 s of it in those costs.
+# Components with fewer nodes than this share a part, up to BUNDLE_NODES nodes in all. Each part costs a batch
+# cut, a model build and a solver start, about 0.1 s even for one role: a generated city batch with 1,500 roles
+# fell into 460 parts, 457 of them a lone role, and ran 29 s in a 20 s time limit, 18 s of it in those costs.
+# Larger components keep a part each: bundled with the 110-node one, the 54-node component of the benchmark's
+# city core (124 pairs, 5 s to prove optimal alone) left its search 10 times further from the bound in 5 s.
+SMALL_COMPONENT_NODES = 10
 BUNDLE_NODES = 200
 
 
 def bundled(sizes: np.ndarray) -> np.ndarray:
-    """A part number for each component (given largest first): small ones fill a part up to BUNDLE_NODES
-    nodes before the next starts. Apart or together, independent components have the same best plan value."""
+    """A part number for each component (given largest first): a larger one alone, small ones filling a part
+    up to BUNDLE_NODES nodes before the next starts. Apart or together, independent components have the same
+    best plan value."""
     numbers, part, filled = np.empty(len(sizes), dtype="int64"), -1, BUNDLE_NODES
     for c, size in enumerate(sizes.tolist()):
-        if size >= BUNDLE_NODES or filled + size > BUNDLE_NODES:
-            part, filled = part + 1, 0
+        small = size < SMALL_COMPONENT_NODES
+        if not small or filled + size > BUNDLE_NODES:
+            part, filled = part + 1, 0 if small else BUNDLE_NODES  # nothing joins a larger component
         numbers[c], filled = part, filled + size
     return numbers
 

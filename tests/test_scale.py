@@ -15,7 +15,7 @@ from tests.builders import build, solve_batch
 @pytest.fixture
 def one_part_per_component(monkeypatch):
     """These tests look at parts one by one: the small components of their batches each get their own."""
-    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "BUNDLE_NODES", 0)
+    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "SMALL_COMPONENT_NODES", 0)
 
 
 def clustered_batch(folder, seed: int, clusters: int = 3, transport: bool = False) -> matcher.Batch:
@@ -52,13 +52,14 @@ def test_decomposition_gives_the_objective_of_the_undivided_model(tmp_path, seed
     assert split.coverage == pytest.approx(whole.coverage, abs=1e-6)
 
 
-def test_small_components_fill_a_part_up_to_the_bundle_size_largest_first(monkeypatch):
+def test_small_components_fill_a_part_up_to_the_bundle_size_and_larger_ones_stay_alone(monkeypatch):
     decompose = importlib.import_module("matcher.decompose")
-    monkeypatch.setattr(decompose, "BUNDLE_NODES", 200)
-    # 500 and 150 alone (150 + 60 > 200); 60 + 50 + 40 + 10 + 5 = 165 together
-    assert decompose.bundled(np.array([500, 150, 60, 50, 40, 10, 5])).tolist() == [0, 1, 2, 2, 2, 2, 2]
-    assert decompose.bundled(np.array([120, 80, 80, 30])).tolist() == [0, 0, 1, 1]  # 120 + 80 fits exactly
-    monkeypatch.setattr(decompose, "BUNDLE_NODES", 0)
+    monkeypatch.setattr(decompose, "SMALL_COMPONENT_NODES", 10)
+    monkeypatch.setattr(decompose, "BUNDLE_NODES", 20)
+    # 30 and 12 alone; 9 + 9 = 18, then 8 would make 26: 8 + 5 + 3 + 3 = 19 in the next
+    assert decompose.bundled(np.array([30, 12, 9, 9, 8, 5, 3, 3])).tolist() == [0, 1, 2, 2, 3, 3, 3, 3]
+    assert decompose.bundled(np.array([9, 9, 2])).tolist() == [0, 0, 0]  # 20 fills a part exactly
+    monkeypatch.setattr(decompose, "SMALL_COMPONENT_NODES", 0)  # none small: one part each
     assert decompose.bundled(np.array([3, 2, 1])).tolist() == [0, 1, 2]
 
 
@@ -66,7 +67,7 @@ def test_small_components_fill_a_part_up_to_the_bundle_size_largest_first(monkey
 def test_bundled_components_give_the_objective_of_one_part_each(tmp_path, monkeypatch, seed):
     batch = clustered_batch(tmp_path, seed, clusters=6)
     bundled = solve_batch(batch, {"solver.flow": False})
-    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "BUNDLE_NODES", 0)
+    monkeypatch.setattr(importlib.import_module("matcher.decompose"), "SMALL_COMPONENT_NODES", 0)
     apart = solve_batch(batch, {"solver.flow": False})
     assert len(bundled.parts) == 1 and len(apart.parts) == 6
     assert bundled.status is apart.status is matcher.Status.OPTIMAL
