@@ -24,6 +24,7 @@ from matcher.scenario import Scenario
 from matcher.sparse_lp import SparseLp
 
 ROUNDING_SHARE = 1e-6  # LP shares above this are rounded up, largest first
+HANDOVER_DEPTH = 2  # a required role without a lead takes one through at most this many hand-overs
 # Parts with more candidates than this many a second of their allowance are skipped: the national batch's
 # 272,598 took 20 s.
 LP_CANDIDATES_PER_S = 10_000
@@ -69,57 +70,130 @@ def labor_relaxation(batch: Batch, candidates: pd.DataFrame, scenario: Scenario,
 def rounded_roles(batch: Batch, candidates: pd.DataFrame, relaxed: LaborRelaxation) -> tuple[np.ndarray, np.ndarray]:
     """(leads, supporters) as 0/1 per candidate row, rounded from the LP to keep every labor rule it holds.
 
-    Required roles first, those with fewest possible leads first: each gets the candidate with the
-    largest lead share (then the strongest per hour) that the partner's hours, max roles and the role
-    conflicts still allow. Then optional roles' leads and all supporters, largest share first. The
-    search starts from this plan; CP-SAT repairs what it breaks (a lock, a lead's presence, or a
-    required role left without a lead when every candidate's hours are taken).
+    Role locks first. Then required roles, those with fewest possible leads first: each gets the
+    candidate with the largest lead share (then the strongest per hour) that the partner's hours, max
+    roles and the role conflicts still allow; where none is left, one of them hands a lead it holds
+    to another partner (`RoundedPositions.lead_making_room`). Then optional roles' leads and all
+    supporters, largest share first. Where every required role has its lead, every lock holds and no
+    lead needs a presence, the plan keeps every labor rule.
     """
-    hours_left = capacity_units(batch).to_dict()
-    roles_left = batch.partners.set_index("partner_id")["max_roles"].astype("float64").fillna(np.inf).to_dict()
-    supporters = dict(zip(candidates["role_id"], candidates["supporters"]))
-    first, second = role_conflict_rows(batch, candidates)
-    conflicting: dict[int, set[int]] = {}
-    for i, j in zip(first.tolist(), second.tolist()):
-        conflicting.setdefault(i, set()).add(j)
-        conflicting.setdefault(j, set()).add(i)
-    role_ids, partner_ids = candidates["role_id"].tolist(), candidates["partner_id"].tolist()
-    lead_hours, support_hours = candidates["lead_hours"].tolist(), candidates["support_hours"].tolist()
-    leads, supports = np.zeros(len(candidates), dtype=bool), np.zeros(len(candidates), dtype=bool)
-    led: set[str] = set()
-    supported: dict[str, int] = {}
-
-    def take(i: int, hours: int) -> bool:
-        partner = partner_ids[i]
-        if (leads[i] or supports[i] or hours_left[partner] < hours or roles_left[partner] < 1
-                or any(leads[j] or supports[j] for j in conflicting.get(i, ()))):
-            return False
-        hours_left[partner] -= hours
-        roles_left[partner] -= 1
-        return True
-
-    def lead(i: int) -> bool:
-        if role_ids[i] in led or not take(i, lead_hours[i]):
-            return False
-        leads[i] = True
-        led.add(role_ids[i])
-        return True
-
+    taken = RoundedPositions(batch, candidates)
     per_hour = candidates["strength"].to_numpy(float) / np.maximum(candidates["lead_hours"].to_numpy(float), 1.0)
     order = np.lexsort((-per_hour, -relaxed.lead))  # largest share first, then strongest per hour
     can_lead, required = candidates["can_lead"].to_numpy(bool), candidates["required"].to_numpy(bool)
+    for i in locked_rows(batch, candidates):
+        taken.lead(i, locked=True)
     ranked = order[can_lead[order] & required[order]]
     options = pd.Series(ranked).groupby(candidates["role_id"].to_numpy()[ranked], sort=True).agg(list)
-    for choices in sorted(options, key=len):  # the roles with fewest possible leads first
-        next((i for i in choices if lead(i)), None)
+    unled = [choices for choices in sorted(options, key=len)  # the roles with fewest possible leads first
+             if not any(taken.lead(i) for i in choices)]
+    taken.options = {taken.role_ids[choices[0]]: choices for choices in options}
+    for choices in unled:
+        next((i for i in choices if taken.lead_making_room(i, HANDOVER_DEPTH)), None)
     for i in order[(relaxed.lead[order] > ROUNDING_SHARE) & ~required[order]].tolist():
-        lead(i)
+        taken.lead(i)
     for i in np.argsort(-relaxed.support, kind="stable")[:np.count_nonzero(relaxed.support > ROUNDING_SHARE)].tolist():
-        role = role_ids[i]
-        if role in led and supported.get(role, 0) < supporters[role] and take(i, support_hours[i]):
-            supports[i] = True
-            supported[role] = supported.get(role, 0) + 1
-    return leads, supports
+        taken.support(i)
+    return taken.leads, taken.supports
+
+
+def locked_rows(batch: Batch, candidates: pd.DataFrame) -> list[int]:
+    """The candidate rows a role lock makes lead."""
+    locks = role_decisions(batch, "lock")[["role_id", "partner_id"]].drop_duplicates()
+    rows = candidates[["role_id", "partner_id", "can_lead"]].assign(row=range(len(candidates)))
+    locked = rows.merge(locks, on=["role_id", "partner_id"])
+    return locked.loc[locked["can_lead"], "row"].tolist()
+
+
+class RoundedPositions:
+    """The positions a rounding has taken so far, and each partner's hours and roles left."""
+
+    def __init__(self, batch: Batch, candidates: pd.DataFrame):
+        self.hours_left = capacity_units(batch).to_dict()
+        self.roles_left = batch.partners.set_index("partner_id")["max_roles"].astype("float64").fillna(np.inf).to_dict()
+        self.supporters = dict(zip(candidates["role_id"], candidates["supporters"]))
+        first, second = role_conflict_rows(batch, candidates)
+        self.conflicting: dict[int, set[int]] = {}
+        for i, j in zip(first.tolist(), second.tolist()):
+            self.conflicting.setdefault(i, set()).add(j)
+            self.conflicting.setdefault(j, set()).add(i)
+        self.role_ids, self.partner_ids = candidates["role_id"].tolist(), candidates["partner_id"].tolist()
+        self.lead_hours, self.support_hours = candidates["lead_hours"].tolist(), candidates["support_hours"].tolist()
+        self.leads, self.supports = np.zeros(len(candidates), dtype=bool), np.zeros(len(candidates), dtype=bool)
+        self.led: dict[str, int] = {}  # role → its lead's row
+        self.led_by: dict[str, list[int]] = {}  # partner → the rows it leads
+        self.locked: set[int] = set()
+        self.supported: dict[str, int] = {}
+        self.options: dict[str, list[int]] = {}  # required role → its lead candidates' rows, best first
+        self.journal: list[tuple[int, bool]] = []  # (row, lead taken or dropped), to undo a failed hand-over
+
+    def fits(self, i: int, hours: int) -> bool:
+        partner = self.partner_ids[i]
+        return not (self.leads[i] or self.supports[i] or self.hours_left[partner] < hours
+                    or self.roles_left[partner] < 1
+                    or any(self.leads[j] or self.supports[j] for j in self.conflicting.get(i, ())))
+
+    def lead(self, i: int, locked: bool = False) -> bool:
+        """Make row i its role's lead, if the role has none and the partner has room."""
+        if self.role_ids[i] in self.led or not self.fits(i, self.lead_hours[i]):
+            return False
+        self.set_lead(i, True)
+        if locked:
+            self.locked.add(i)
+        return True
+
+    def set_lead(self, i: int, on: bool, undoing: bool = False) -> None:
+        partner, sign = self.partner_ids[i], -1 if on else 1
+        self.leads[i] = on
+        if on:
+            self.led[self.role_ids[i]] = i
+            self.led_by.setdefault(partner, []).append(i)
+        else:
+            del self.led[self.role_ids[i]]
+            self.led_by[partner].remove(i)
+        self.hours_left[partner] += sign * self.lead_hours[i]
+        self.roles_left[partner] += sign
+        if not undoing:
+            self.journal.append((i, on))
+
+    def undo(self, mark: int) -> None:
+        """Take back every lead taken or dropped since the journal was `mark` long."""
+        while len(self.journal) > mark:
+            i, on = self.journal.pop()
+            self.set_lead(i, not on, undoing=True)
+
+    def lead_making_room(self, i: int, depth: int) -> bool:
+        """Make row i lead (before any supporter is taken), if need be by handing one of its partner's unlocked
+        leads of a required role to another of that role's candidates, who may in turn hand over one of
+        its own (`depth` hand-overs at most): the hours a required role left without a lead needs are
+        often a partner's that the rounding spent on another role first."""
+        if self.lead(i):
+            return True
+        if depth == 0 or self.role_ids[i] in self.led:
+            return False
+        mark = len(self.journal)
+        for j in list(self.led_by.get(self.partner_ids[i], ())):
+            if j in self.locked:
+                continue
+            self.set_lead(j, False)
+            if self.fits(i, self.lead_hours[i]) and any(
+                    self.lead_making_room(k, depth - 1) for k in self.options.get(self.role_ids[j], ()) if k != j
+            ) and self.lead(i):
+                return True
+            self.undo(mark)
+        return False
+
+    def support(self, i: int) -> bool:
+        """Make row i a supporter of its role, if the role has a lead and room for one, and the partner has room."""
+        role = self.role_ids[i]
+        if role not in self.led or self.supported.get(role, 0) >= self.supporters[role] or not self.fits(
+                i, self.support_hours[i]):
+            return False
+        self.supports[i] = True
+        self.supported[role] = self.supported.get(role, 0) + 1
+        self.hours_left[self.partner_ids[i]] -= self.support_hours[i]
+        self.roles_left[self.partner_ids[i]] -= 1
+        return True
 
 
 def position_columns(lp: SparseLp, candidates: pd.DataFrame, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -188,10 +262,7 @@ def conflict_rows(lp: SparseLp, batch: Batch, candidates: pd.DataFrame, lead: np
 def lock_rows(lp: SparseLp, batch: Batch, candidates: pd.DataFrame, lead: np.ndarray) -> None:
     """A role lock makes its partner the lead (a lock on a partner that cannot lead leaves the model infeasible,
     whatever the LP says)."""
-    locks = role_decisions(batch, "lock")[["role_id", "partner_id"]].drop_duplicates()
-    rows = candidates[["role_id", "partner_id", "can_lead"]].assign(row=range(len(candidates)))
-    locked = rows.merge(locks, on=["role_id", "partner_id"])
-    locked = locked.loc[locked["can_lead"], "row"].to_numpy("int64")
+    locked = np.array(locked_rows(batch, candidates), dtype="int64")
     lp.rows(np.arange(len(locked)), lead[locked], 1.0, np.ones(len(locked)), 1.0)
 
 

@@ -141,7 +141,8 @@ def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.
 
     One such part would leave the whole batch without a plan, however good the others are; so the run
     may take longer than solver.time_limit_s (the largest labor part of a generated national batch,
-    272,598 role candidates, took 176 s to its first plan when solved alone). Outcomes are replaced in
+    272,598 role candidates, took 176 s to its first plan when solved alone, before it started from its
+    completed rounding). Outcomes are replaced in
     place; returns what was retried (numbered as `parts`).
     """
     retried = []
@@ -416,7 +417,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         start = "earlier plan"
     elif labor is not None:
         hint_positions(m, *rounded_roles(batch, m.roles, labor))
-        start = "labor LP"
+        completed = completed_hint(m.model, limits)
+        start = "labor LP" if completed is not None else "labor LP positions"
     else:
         start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence)
     warm_s = time.perf_counter() - started
@@ -500,23 +502,31 @@ def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp
     amounts = rounded_plan(m.batch, pairs, m.scenario, presence=presence)
     if amounts is None:
         return "none", None
-    fixed = m.model.clone()
-    hint_amounts(fixed, m, amounts)
+    hint_amounts(m.model, m, amounts)
+    completed = completed_hint(m.model, limits)
+    if completed is not None:
+        return "complete", completed
+    add_lead_hint(m)  # hint_amounts cleared the model's hints, the leads' among them
+    return "pairings", None
+
+
+def completed_hint(model: cp_model.CpModel, limits) -> cp_model.CpSolver | None:
+    """The model's hint completed into a whole solution: in a copy with every hinted variable fixed at its
+    hint, CP-SAT fills in the others (coverage levels, presence, who holds a role, ...). On success the model
+    is hinted at that solution, and the solver holding it is returned (its bound is of the copy only);
+    None where the copy has no solution in its time (a rule the hint breaks)."""
     solver = cp_model.CpSolver()
     solver.parameters.fix_variables_to_their_hinted_value = True
     solver.parameters.max_time_in_seconds = max(MIN_PART_TIME_S, COMPLETION_SHARE * limits.time_limit_s)
     solver.parameters.relative_gap_limit = COMPLETION_GAP
-    # One worker: with the pairings fixed there is little left to search, and a parallel portfolio's start-up
-    # costs far more (0.4 s against 14 s on a generated state batch's 43,773 pairs); reproducible as well.
+    # One worker: with the hinted variables fixed there is little left to search, and a parallel portfolio's
+    # start-up costs far more (0.4 s against 14 s on a generated state batch's 43,773 pairs); reproducible too.
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = limits.seed
-    code = run_solver(solver, fixed, None)
-    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        hint_with_solution(m.model, solver)
-        return "complete", solver
-    hint_amounts(m.model, m, amounts)
-    add_lead_hint(m)  # hint_amounts cleared the model's hints, the leads' among them
-    return "pairings", None
+    if run_solver(solver, model.clone(), None) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    hint_with_solution(model, solver)
+    return solver
 
 
 # Parts at least this large, started from a plan completed along the district LP, search only the districts the

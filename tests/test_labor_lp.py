@@ -10,7 +10,7 @@ import pytest
 import matcher
 from matcher.candidates import eligible_pairs
 from matcher.labor import hours_units, role_candidates, role_conflict_rows
-from matcher.labor_lp import labor_relaxation, rounded_roles
+from matcher.labor_lp import LaborRelaxation, labor_relaxation, rounded_roles
 from matcher.model import OBJECTIVE_SCALE
 from tests.builders import build
 from tests.test_labor import NEEDS, OFFERS, RANDOM_LABOR, RANDOM_SCENARIO, STRENGTH_ONLY, brute_force, random_roles, \
@@ -104,6 +104,36 @@ def test_the_rounded_start_keeps_every_labor_rule_it_can(tmp_path, seed):
     assert not (frame["held"].to_numpy()[first] & frame["held"].to_numpy()[second]).any()
 
 
+# Four required 8 h roles on four 10 h partners, who each have room for one lead. Rated per role: who can lead
+# what, and in the order the rounding tries them.
+CHAIN_RATINGS = [rating("P2", 9, role_id="RA"), rating("P1", 5, role_id="RA"),
+                 rating("P3", 9, role_id="RB"), rating("P2", 5, role_id="RB"),
+                 rating("P4", 9, role_id="RC"), rating("P3", 5, role_id="RC"),
+                 rating("P3", 9, role_id="RD"), rating("P4", 5, role_id="RD")]
+FOUR = [{"partner_id": f"P{k}", "home_district": "D1", "role_hours": 10} for k in range(1, 5)]
+
+
+def chain_rounding(tmp_path) -> set[tuple[str, str]]:
+    """The rounding of shares that lead RA, RB and RC by their first candidates: RD's two are then taken."""
+    batch = build(tmp_path / "batch", offers=OFFERS, needs=NEEDS, partners=FOUR,
+                  roles=[role(r) for r in ("RA", "RB", "RC", "RD")], capabilities=CHAIN_RATINGS, scenario=STRENGTH_ONLY)
+    candidates = role_candidates(batch, batch.scenario, eligible_pairs(batch))
+    first = candidates.merge(pd.DataFrame({"role_id": ["RA", "RB", "RC"], "partner_id": ["P2", "P3", "P4"]}).assign(
+        share=1.0), how="left", on=["role_id", "partner_id"])["share"].fillna(0.0).to_numpy()
+    leads, _ = rounded_roles(batch, candidates, LaborRelaxation(0, first, np.zeros(len(candidates))))
+    return set(zip(candidates["role_id"][leads], candidates["partner_id"][leads]))
+
+
+def test_a_required_role_left_without_a_lead_takes_one_through_two_hand_overs(tmp_path):
+    # RD's P3 leads RB, which P2 can take only once P2 hands RA to P1.
+    assert chain_rounding(tmp_path) == {("RA", "P1"), ("RB", "P2"), ("RC", "P4"), ("RD", "P3")}
+
+
+def test_a_hand_over_that_fails_leaves_every_lead_it_moved_where_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("matcher.labor_lp"), "HANDOVER_DEPTH", 1)
+    assert chain_rounding(tmp_path) == {("RA", "P2"), ("RB", "P3"), ("RC", "P4")}
+
+
 def test_a_large_roles_only_part_starts_from_the_rounded_lp_and_is_bounded_by_it(tmp_path, monkeypatch):
     from matcher.decompose import find_parts
     from matcher.generate import generate_batch
@@ -119,3 +149,32 @@ def test_a_large_roles_only_part_starts_from_the_rounded_lp_and_is_bounded_by_it
     relaxed = labor_relaxation(part.batch, part.role_candidates, scenario, 10.0)
     assert outcome.start == "labor LP" and outcome.status.has_plan
     assert outcome.objective <= outcome.bound <= relaxed.bound
+
+
+def test_a_roles_only_search_that_ends_below_its_completed_rounding_gives_way_to_it(tmp_path, monkeypatch):
+    from matcher.decompose import find_parts
+    from matcher.generate import generate_batch
+
+    solve_module = importlib.import_module("matcher.solve")
+    monkeypatch.setattr(solve_module, "LABOR_LP_CANDIDATES", 100)
+    real = solve_module.search
+
+    def first_plan_only(solver, model, callback):  # the first plan CP-SAT finds from nothing
+        model.clear_hints()
+        solver.parameters.stop_after_first_solution = True
+        return real(solver, model, callback)
+
+    monkeypatch.setattr(solve_module, "search", first_plan_only)
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, roles=400))
+    scenario = batch.scenario.with_({"solver.workers": 1, "solver.time_limit_s": 5})
+    pairs = eligible_pairs(batch)
+    part = max(find_parts(batch, pairs, scenario), key=lambda part: len(part.batch.roles))
+    kept = solve_module.solve_part(0, part.batch, pairs.iloc[0:0], scenario, role_candidates=part.role_candidates)
+    monkeypatch.setattr(solve_module, "completed_hint", lambda model, limits: None)
+    unstarted = solve_module.solve_part(0, part.batch, pairs.iloc[0:0], scenario,
+                                        role_candidates=part.role_candidates)
+    assert (kept.method, kept.start, kept.status) == ("completed start", "labor LP", matcher.Status.FEASIBLE)
+    assert (unstarted.method, unstarted.start) == ("cp-sat", "labor LP positions")
+    assert kept.objective > unstarted.objective
+    required = set(part.batch.roles.loc[part.batch.roles["required"].astype(bool), "role_id"])
+    assert required <= set(kept.positions.loc[kept.positions["position"] == "lead", "role_id"])
