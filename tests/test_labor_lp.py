@@ -79,15 +79,16 @@ def test_the_labor_lp_bounds_the_best_plan_of_random_role_sets(tmp_path, seed):
     assert relaxed is not None and relaxed.bound >= round(best * OBJECTIVE_SCALE)
 
 
+@pytest.mark.parametrize("fill", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_the_rounded_start_keeps_every_labor_rule_it_can(tmp_path, seed):
+def test_the_rounded_start_keeps_every_labor_rule_it_can(tmp_path, seed, fill):
     roles, caps, partners = random_roles(seed)
     conflict = [{"partner_a": "P1", "partner_b": "P3", "scope": "role"}]
     batch, candidates, relaxed = relax(tmp_path, roles, caps, partners=partners, scenario=RANDOM_SCENARIO,
                                        conflicts=conflict)
     if relaxed is None:
         return  # the LP is infeasible: a required role without a lead candidate
-    leads, supports = rounded_roles(batch, candidates, relaxed)
+    leads, supports = rounded_roles(batch, candidates, relaxed, fill=fill)
     frame = candidates.assign(lead=leads, support=supports, held=leads | supports)
     assert not (frame["lead"] & ~frame["can_lead"]).any() and not (frame["support"] & ~frame["can_support"]).any()
     per_role = frame.groupby("role_id").agg(leads=("lead", "sum"), supports=("support", "sum"),
@@ -134,6 +135,23 @@ def test_a_hand_over_that_fails_leaves_every_lead_it_moved_where_it_was(tmp_path
     assert chain_rounding(tmp_path) == {("RA", "P2"), ("RB", "P3"), ("RC", "P4")}
 
 
+def test_filling_takes_the_positions_that_still_fit_strongest_per_hour_first(tmp_path):
+    # No LP share anywhere: R1 (optional, 4 h) and R2 (optional, 8 h, 1 supporter) on partners of 10 h.
+    roles = [role("R1", hours=4, required=False), role("R2", hours=8, required=False, supporters=1)]
+    caps = [rating("P1", 9), rating("P2", 5)]
+    batch = build(tmp_path / "batch", offers=OFFERS, needs=NEEDS, partners=TWO, roles=roles, capabilities=caps,
+                  scenario=STRENGTH_ONLY)
+    candidates = role_candidates(batch, batch.scenario, eligible_pairs(batch))
+    nothing = LaborRelaxation(0, np.zeros(len(candidates)), np.zeros(len(candidates)))
+    leads, supports = rounded_roles(batch, candidates, nothing)
+    assert not leads.any() and not supports.any()
+    leads, supports = rounded_roles(batch, candidates, nothing, fill=True)
+    # P1 leads R1 (9 / 4 h, the best per hour); 6 h are left to it, so P2 leads R2 and P1 supports it (4 h).
+    taken = {(r, p, "lead") for r, p in zip(candidates["role_id"][leads], candidates["partner_id"][leads])}
+    taken |= {(r, p, "support") for r, p in zip(candidates["role_id"][supports], candidates["partner_id"][supports])}
+    assert taken == {("R1", "P1", "lead"), ("R2", "P2", "lead"), ("R2", "P1", "support")}
+
+
 def test_a_large_roles_only_part_starts_from_the_rounded_lp_and_is_bounded_by_it(tmp_path, monkeypatch):
     from matcher.decompose import find_parts
     from matcher.generate import generate_batch
@@ -178,3 +196,63 @@ def test_a_roles_only_search_that_ends_below_its_completed_rounding_gives_way_to
     assert kept.objective > unstarted.objective
     required = set(part.batch.roles.loc[part.batch.roles["required"].astype(bool), "role_id"])
     assert required <= set(kept.positions.loc[kept.positions["position"] == "lead", "role_id"])
+
+
+def largest_roles_part(tmp_path):
+    """The roles-only part of a generated city batch with 400 roles (some 2,000 candidates), and its scenario."""
+    from matcher.decompose import find_parts
+    from matcher.generate import generate_batch
+
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, roles=400))
+    scenario = batch.scenario.with_({"solver.workers": 1, "solver.time_limit_s": 5})
+    pairs = eligible_pairs(batch)
+    part = max(find_parts(batch, pairs, scenario), key=lambda part: len(part.batch.roles))
+    return part, pairs.iloc[0:0], scenario
+
+
+def test_the_search_near_the_labor_lp_leaves_out_positions_without_a_share_strength_or_start(
+        tmp_path, monkeypatch):
+    from ortools.sat.python import cp_model
+
+    from matcher.labor import hint_positions
+    from matcher.model import build_model
+
+    solve_module = importlib.import_module("matcher.solve")
+    monkeypatch.setattr(solve_module, "NEAR_LP_STRONGEST", 1)  # the city's roles have fewer than 10 candidates
+    part, pairs, scenario = largest_roles_part(tmp_path)
+    m = build_model(part.batch, pairs, scenario, role_candidates=part.role_candidates)
+    relaxed = labor_relaxation(part.batch, m.roles, scenario, 10.0)
+    hint_positions(m, *rounded_roles(part.batch, m.roles, relaxed, fill=True))
+    completed = solve_module.completed_hint(m.model, scenario.solver)
+    assert completed is not None
+    copy = solve_module.near_lp_positions(m, relaxed, completed)
+
+    rank = m.roles.groupby("role_id")["strength"].rank(method="first", ascending=False)
+    for variables, share in ((m.lead, relaxed.lead), (m.support, relaxed.support)):
+        expected = [share[i] <= 1e-6 and rank[i] > solve_module.NEAR_LP_STRONGEST
+                    and not completed.boolean_value(v) for i, v in variables.items()]
+        fixed = [list(copy.proto.variables[v.index].domain) == [0, 0] for v in variables.values()]
+        assert fixed == expected
+        assert all(list(m.model.proto.variables[v.index].domain) == [0, 1] for v in variables.values())
+    assert 0 < sum(list(copy.proto.variables[v.index].domain) == [0, 0] for v in m.lead.values()) < len(m.lead)
+
+    hinted = cp_model.CpSolver()  # the completed start is a plan of the copy
+    hinted.parameters.fix_variables_to_their_hinted_value = True
+    hinted.parameters.num_workers = 1
+    assert hinted.solve(copy) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    assert round(hinted.objective_value) == round(completed.objective_value)
+
+
+def test_a_large_roles_only_part_searches_near_its_lp_and_is_bounded_by_it(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    monkeypatch.setattr(solve_module, "LABOR_LP_CANDIDATES", 100)
+    monkeypatch.setattr(solve_module, "NEAR_LP_CANDIDATES", 100)
+    part, pairs, scenario = largest_roles_part(tmp_path)
+    seen = []
+    outcome = solve_module.solve_part(0, part.batch, pairs, scenario, role_candidates=part.role_candidates,
+                                      progress=lambda *line: seen.append(line))
+    relaxed = labor_relaxation(part.batch, part.role_candidates, scenario, 10.0)
+    assert outcome.method in ("cp-sat on LP positions", "completed start")  # the start, if the search ends below it
+    assert (outcome.start, outcome.bound_from, outcome.bound) == ("labor LP", "labor LP", relaxed.bound)
+    assert outcome.status is matcher.Status.FEASIBLE and seen
+    assert {bound for _, _, bound in seen} == {relaxed.bound / OBJECTIVE_SCALE}  # never the restricted copy's own
