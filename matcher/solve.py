@@ -421,6 +421,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         start = "labor LP" if completed is not None else "labor LP positions"
     else:
         start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence)
+    near = near_lp(m, relaxed, labor, completed)
     warm_s = time.perf_counter() - started
 
     solver = cp_model.CpSolver()
@@ -429,7 +430,6 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     solver.parameters.num_workers = search_workers(limits.workers)
     solver.parameters.interleave_search = limits.deterministic and solver.parameters.num_workers > 1
     solver.parameters.random_seed = limits.seed
-    near = near_lp(m, relaxed, labor, completed)
     callback = _ProgressCallback(progress, near.bound if near else None) if progress else None
     stages: list[dict] = []
     if limits.mode == "lexicographic":
