@@ -70,3 +70,16 @@ def design_coverage(share: float, segments) -> float:
         value += slope * (min(share, upto) - start)
         start = upto
     return value
+
+
+def hinted_value(model) -> int | None:
+    """The objective of a CP-SAT model solved with every hinted variable fixed at its hint (None: no solution), in
+    1/OBJECTIVE_SCALE: whether a hinted plan is one of that model."""
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return round(solver.objective_value)

@@ -12,7 +12,7 @@ from matcher.candidates import eligible_pairs
 from matcher.labor import hours_units, role_candidates, role_conflict_rows
 from matcher.labor_lp import LaborRelaxation, labor_relaxation, rounded_roles
 from matcher.model import OBJECTIVE_SCALE
-from tests.builders import build
+from tests.builders import build, hinted_value
 from tests.test_labor import NEEDS, OFFERS, RANDOM_LABOR, RANDOM_SCENARIO, STRENGTH_ONLY, brute_force, random_roles, \
     rating, role
 
@@ -212,8 +212,6 @@ def largest_roles_part(tmp_path):
 
 def test_the_search_near_the_labor_lp_leaves_out_positions_without_a_share_strength_or_start(
         tmp_path, monkeypatch):
-    from ortools.sat.python import cp_model
-
     from matcher.labor import hint_positions
     from matcher.model import build_model
 
@@ -236,11 +234,7 @@ def test_the_search_near_the_labor_lp_leaves_out_positions_without_a_share_stren
         assert all(list(m.model.proto.variables[v.index].domain) == [0, 1] for v in variables.values())
     assert 0 < sum(list(copy.proto.variables[v.index].domain) == [0, 0] for v in m.lead.values()) < len(m.lead)
 
-    hinted = cp_model.CpSolver()  # the completed start is a plan of the copy
-    hinted.parameters.fix_variables_to_their_hinted_value = True
-    hinted.parameters.num_workers = 1
-    assert hinted.solve(copy) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    assert round(hinted.objective_value) == round(completed.objective_value)
+    assert hinted_value(copy) == round(completed.objective_value)  # the completed start is a plan of the copy
 
 
 def test_a_large_roles_only_part_searches_near_its_lp_and_is_bounded_by_it(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import matcher
-from tests.builders import build, solve_batch
+from tests.builders import build, hinted_value, solve_batch
 
 
 @pytest.fixture
@@ -329,8 +329,6 @@ def limited_city(tmp_path) -> tuple[matcher.Batch, matcher.Scenario]:
 
 
 def test_the_search_near_the_lp_leaves_out_only_limited_partners_pairs_outside_the_lp_and_the_start(tmp_path):
-    from ortools.sat.python import cp_model
-
     from matcher.candidates import eligible_pairs
     from matcher.districts_lp import district_relaxation
     from matcher.model import build_model
@@ -354,11 +352,7 @@ def test_the_search_near_the_lp_leaves_out_only_limited_partners_pairs_outside_t
     untouched = [list(m.model.proto.variables[used.index].domain) for used in m.used]
     assert untouched == [[0, 1]] * len(pairs)  # the model itself keeps every pairing open
 
-    hinted = cp_model.CpSolver()  # the completed start is a plan of the copy
-    hinted.parameters.fix_variables_to_their_hinted_value = True
-    hinted.parameters.num_workers = 1
-    assert hinted.solve(copy) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    assert round(hinted.objective_value) == round(completed.objective_value)
+    assert hinted_value(copy) == round(completed.objective_value)  # the completed start is a plan of the copy
 
 
 def test_a_large_part_started_along_the_lp_searches_its_districts_and_is_bounded_by_the_lp(tmp_path, monkeypatch):
