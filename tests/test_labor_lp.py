@@ -199,7 +199,8 @@ def test_a_roles_only_search_that_ends_below_its_completed_rounding_gives_way_to
 
 
 def largest_roles_part(tmp_path):
-    """The roles-only part of a generated city batch with 400 roles (some 2,000 candidates), and its scenario."""
+    """The largest roles-only part of a generated city batch with 400 roles (225 roles, 431 candidates), and its
+    scenario."""
     from matcher.decompose import find_parts
     from matcher.generate import generate_batch
 
