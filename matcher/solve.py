@@ -40,7 +40,7 @@ Progress = Callable[[float, float, float], None]  # (seconds, objective, bound) 
 
 class _ProgressCallback(cp_model.CpSolverSolutionCallback):
     """Each plan the search finds, with its bound: CP-SAT's, or `bound` when the model searched is a
-    restriction of the part (`near_lp_districts`), whose own bound is not the part's."""
+    restriction of the part (`near_lp`), whose own bound is not the part's."""
 
     def __init__(self, progress: Progress, bound: int | None = None):
         super().__init__()
@@ -142,8 +142,7 @@ def retry_out_of_time(parts: list[Part], outcomes: list[PartOutcome], pairs: pd.
     One such part would leave the whole batch without a plan, however good the others are; so the run
     may take longer than solver.time_limit_s (the largest labor part of a generated national batch,
     272,598 role candidates, took 176 s to its first plan when solved alone, before it started from its
-    completed rounding). Outcomes are replaced in
-    place; returns what was retried (numbered as `parts`).
+    completed rounding). Outcomes are replaced in place; returns what was retried (numbered as `parts`).
     """
     retried = []
     for i, (part, outcome) in enumerate(zip(parts, outcomes)):
@@ -576,9 +575,7 @@ def near_lp_positions(m, labor, completed: cp_model.CpSolver) -> cp_model.CpMode
     for variables, share in ((m.lead, labor.lead), (m.support, labor.support)):
         for i, variable in variables.items():
             if share[i] <= ROUNDING_SHARE and not strongest[i] and not completed.boolean_value(variable):
-                domain = model.proto.variables[variable.index].domain
-                domain.clear()
-                domain.extend([0, 0])
+                fix_at_zero(model, variable)
     return model
 
 
@@ -599,10 +596,15 @@ def near_lp_districts(m, presence: pd.DataFrame, completed: cp_model.CpSolver) -
     keys = pd.MultiIndex.from_arrays([m.pairs["partner_id"], m.pairs["district_id"]])
     started = np.array([completed.boolean_value(used) for used in m.used], dtype=bool)
     for p in np.flatnonzero(keys.isin(limited) & ~keys.isin(chosen) & ~started):
-        domain = model.proto.variables[m.used[p].index].domain
-        domain.clear()
-        domain.extend([0, 0])
+        fix_at_zero(model, m.used[p])
     return model
+
+
+def fix_at_zero(model: cp_model.CpModel, variable: cp_model.IntVar) -> None:
+    """Narrow a 0/1 variable of `model` (a copy of the one it was made in) to 0."""
+    domain = model.proto.variables[variable.index].domain
+    domain.clear()
+    domain.extend([0, 0])
 
 
 def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
