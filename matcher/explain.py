@@ -23,7 +23,11 @@ import numpy as np
 import pandas as pd
 
 from matcher.batch import ROW, Batch
+from matcher.candidates import (contribution_per_unit, forbidden, legally_allowed, offers_by_district, skills_match,
+                                windows_overlap)
 from matcher.errors import InputError, Problem
+from matcher.geography import Geography
+from matcher.outputs import complementary_partners, district_places
 from matcher.scenario import Scenario
 from matcher.schema import ANY_SKILL
 
@@ -42,43 +46,37 @@ def allocation_reasons(batch: Batch, allocations: pd.DataFrame, scenario: Scenar
     districts = batch.districts.set_index("district_id")
     partners = batch.partners.set_index("partner_id")
     complements = complementary_partners(allocations, scenario)
+    need_ids, district_ids, partner_ids = allocations["need_id"], allocations["district_id"], allocations["partner_id"]
+    rows = zip(allocations["share_of_need"].tolist(), need_ids.map(needs["priority"]).tolist(),
+               district_ids.map(district_places(batch.districts)).tolist(),
+               district_ids.map(districts["priority"]).tolist(), need_ids.map(needs["floor"]).tolist(),
+               need_ids.map(needs["unit"]).tolist(), district_ids.tolist(), partner_ids.tolist(),
+               partner_ids.map(partners["home_district"]).tolist(),
+               partner_ids.map(partners["preferred_districts"]).tolist(), allocations["resource"].tolist(),
+               allocations["distance_km"].tolist(), allocations["cost_usd"].tolist(),
+               (allocations["decision"] if "decision" in allocations else pd.Series(None, index=allocations.index)
+                ).tolist())
     reasons = []
-    for row in allocations.itertuples():
-        need, district = needs.loc[row.need_id], districts.loc[row.district_id]
-        parts = [f"covers {row.share_of_need:.0%} of a priority-{need['priority']:g} need in "
-                 f"{_name(district, row.district_id)} (district priority {district['priority']:g})"]
-        if need["floor"] > 0:
-            parts.append(f"toward its hard floor of {int(need['floor']):,} {need['unit']}")
-        partner = partners.loc[row.partner_id]
-        if row.district_id == partner["home_district"]:
+    for (share, priority, place, district_priority, floor, unit, district, partner, home, preferred, resource,
+         km, cost, decision) in rows:
+        parts = [f"covers {share:.0%} of a priority-{priority:g} need in {place} (district priority "
+                 f"{district_priority:g})"]
+        if floor > 0:
+            parts.append(f"toward its hard floor of {int(floor):,} {unit}")
+        if district == home:
             parts.append("partner's home district")
-        elif row.district_id in partner["preferred_districts"]:
-            parts.append(f"a preferred district of the partner, {row.distance_km:.0f} km away")
-        elif row.resource != "money":
-            parts.append(f"{row.distance_km:.0f} km from the partner's home")
-        for other, resource in complements.get((row.district_id, row.partner_id, row.resource), []):
-            parts.append(f"pairs with {other}'s {resource.replace('_', ' ')}")
-        if row.cost_usd > 0:
-            parts.append(f"costs ${row.cost_usd:,.0f}")
-        decision = getattr(row, "decision", None)
+        elif district in preferred:
+            parts.append(f"a preferred district of the partner, {km:.0f} km away")
+        elif resource != "money":
+            parts.append(f"{km:.0f} km from the partner's home")
+        for other, their_resource in complements.get((district, partner, resource), []):
+            parts.append(f"pairs with {other}'s {their_resource.replace('_', ' ')}")
+        if cost > 0:
+            parts.append(f"costs ${cost:,.0f}")
         if isinstance(decision, str) and decision:
             parts.append(f"agreed: {decision}")
         reasons.append("; ".join(parts))
     return pd.Series(reasons, index=allocations.index, dtype=object)
-
-
-def complementary_partners(allocations: pd.DataFrame, scenario: Scenario) -> dict:
-    """(district, partner, resource) -> [(other partner, its complementary resource)] under pooling.pairs."""
-    found: dict[tuple, list] = {}
-    for district, here in allocations.groupby("district_id", sort=True):
-        brings = here.groupby("resource")["partner_id"].agg(lambda p: sorted(set(p)))
-        for first, second in scenario.pooling.pairs:
-            for mine, theirs in ((first, second), (second, first)):
-                for partner in brings.get(mine, []):
-                    for other in brings.get(theirs, []):
-                        if other != partner:
-                            found.setdefault((district, partner, mine), []).append((other, theirs))
-    return found
 
 
 def labor_reasons(batch: Batch, labor: pd.DataFrame, scenario: Scenario) -> pd.Series:
@@ -87,32 +85,42 @@ def labor_reasons(batch: Batch, labor: pd.DataFrame, scenario: Scenario) -> pd.S
 
     if labor is None or labor.empty:
         return pd.Series([], dtype=object)
-    candidates = role_candidates(batch, scenario)
+    pools = candidate_strengths(role_candidates(batch, scenario))
     roles = batch.roles.set_index("role_id")
+    skill, role_district = roles["skill"].to_dict(), roles["district_id"].to_dict()
     partners = batch.partners.set_index("partner_id")
+    capacity, home = partners["role_hours"].to_dict(), partners["home_district"].to_dict()
     locked = role_decisions(batch, "lock")
     locks = dict(zip(zip(locked["role_id"], locked["partner_id"]), locked[ROW]))
     reasons = []
-    for row in labor.itertuples():
-        role = roles.loc[row.role_id]
-        if row.position == "vacant":
+    for role_id, partner_id, position, strength, hours in zip(labor["role_id"], labor["partner_id"],
+                                                              labor["position"], labor["strength"], labor["hours"]):
+        if position == "vacant":
             reasons.append("optional role left empty: no candidate could lead it within their hours, or its "
                            "strength was not worth their time")
             continue
-        pool = candidates[candidates["role_id"] == row.role_id]
-        pool = pool[pool["can_lead"] if row.position == "lead" else pool["can_support"]]
-        stronger = int((pool["strength"] > row.strength).sum())
+        pool = pools.get((role_id, position), np.empty(0))
+        stronger = len(pool) - int(np.searchsorted(pool, strength, side="right"))
         rank = ("the strongest" if stronger == 0 else
                 f"{stronger} stronger candidate(s) were needed elsewhere or cost more hours")
-        capacity = partners.at[row.partner_id, "role_hours"]
-        parts = [f"{row.position}: strength {row.strength:g}/10 in {role['skill']} ({rank}; {len(pool)} could "
-                 f"{row.position})", f"{row.hours:g} of its {capacity:g} role hours a week"]
-        if not pd.isna(role["district_id"]) and partners.at[row.partner_id, "home_district"] == role["district_id"]:
+        parts = [f"{position}: strength {strength:g}/10 in {skill[role_id]} ({rank}; {len(pool)} could "
+                 f"{position})", f"{hours:g} of its {capacity[partner_id]:g} role hours a week"]
+        if not pd.isna(role_district[role_id]) and home[partner_id] == role_district[role_id]:
             parts.append("based in the role's district")
-        if (row.role_id, row.partner_id) in locks and row.position == "lead":
-            parts.append(f"agreed: lock (decisions.csv row {locks[(row.role_id, row.partner_id)]})")
+        if (role_id, partner_id) in locks and position == "lead":
+            parts.append(f"agreed: lock (decisions.csv row {locks[(role_id, partner_id)]})")
         reasons.append("; ".join(parts))
     return pd.Series(reasons, index=labor.index, dtype=object)
+
+
+def candidate_strengths(candidates: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """(role, "lead" or "support") -> the strengths of the candidates who could take that position, ascending."""
+    pools = {}
+    for position, column in (("lead", "can_lead"), ("support", "can_support")):
+        able = candidates[candidates[column]]
+        for role_id, strengths in able.groupby("role_id")["strength"]:
+            pools[(role_id, position)] = np.sort(strengths.to_numpy(float))
+    return pools
 
 
 def with_reasons(batch: Batch, tables: dict[str, pd.DataFrame], scenario: Scenario) -> dict[str, pd.DataFrame]:
@@ -136,17 +144,24 @@ class UnmetCauses:
     def __init__(self, batch: Batch, pairs: pd.DataFrame, allocations: pd.DataFrame, scenario: Scenario | None = None):
         self.batch, self.pairs, self.allocations = batch, pairs, allocations
         self.scenario = scenario or batch.scenario
-        self.offers = batch.offers.set_index("offer_id")
         self.needs = batch.needs.set_index("need_id")
-        self.partners = batch.partners.set_index("partner_id")
+        partners = batch.partners.set_index("partner_id")
+        self.district_limit, self.partner_kind = partners["max_districts"].to_dict(), partners["kind"].to_dict()
+        self.partner_row = partners[ROW].to_dict()
         district_priority = batch.districts.set_index("district_id")["priority"]
-        self.weight = (batch.needs.set_index("need_id")["priority"]
-                       * batch.needs.set_index("need_id")["district_id"].map(district_priority))
-        self.eligible = pairs.groupby("need_id")["offer_id"].agg(list)
-        self.used = allocations.groupby("offer_id")["quantity"].sum()
-        self.takers = allocations.groupby("offer_id")["need_id"].agg(lambda n: sorted(set(n)))
+        self.weight = (self.needs["priority"] * self.needs["district_id"].map(district_priority)).to_dict()
+        self.need_district = self.needs["district_id"].to_dict()
+        self.eligible = pairs.groupby("need_id")["offer_id"].agg(list).to_dict()
+        used = batch.offers["offer_id"].map(allocations.groupby("offer_id")["quantity"].sum()).fillna(0)
+        quantity = batch.offers["quantity"].astype("int64")
+        spare = quantity.where(used == 0, 0).where(~batch.offers["divisible"], quantity - used)
+        self.spare_of = dict(zip(batch.offers["offer_id"], spare.astype("int64").tolist()))
+        self.offer_partner = dict(zip(batch.offers["offer_id"], batch.offers["partner_id"]))
+        self.takers = allocations.groupby("offer_id")["need_id"].agg(lambda n: sorted(set(n))).to_dict()
         self.present = set(zip(allocations["partner_id"], allocations["district_id"]))
-        self.served = allocations.groupby("partner_id")["district_id"].agg(lambda d: set(d))
+        self.served = allocations.groupby("partner_id")["district_id"].agg(lambda d: set(d)).to_dict()
+        self.sent = allocations.groupby(["need_id", "partner_id"])["quantity"].sum().to_dict()
+        self.received = allocations.groupby("need_id")["quantity"].sum().to_dict()
         self._ruled_out = None
         conflicts = batch.conflicts[batch.conflicts["scope"].isin(["district", "coalition"])]
         self.apart: dict[str, list] = {}
@@ -155,18 +170,18 @@ class UnmetCauses:
             self.apart.setdefault(b, []).append((a, row))
         self.candidates = batch.districts.set_index("district_id")["candidate"].to_dict()
         valued = pairs[pairs["candidate"].notna() & (pairs["contribution_per_unit"] > 0)]
-        self.unit_value = valued.groupby(["partner_id", "candidate"])["contribution_per_unit"].max()
+        self.unit_value = valued.groupby(["partner_id", "candidate"])["contribution_per_unit"].max().to_dict()
         sent = allocations[["offer_id", "need_id", "quantity"]].merge(
             valued[["offer_id", "need_id", "partner_id", "candidate", "contribution_per_unit"]],
             on=["offer_id", "need_id"])
         self.given = (sent["quantity"] * sent["contribution_per_unit"]).groupby(
-            [sent["partner_id"], sent["candidate"]]).sum()
+            [sent["partner_id"], sent["candidate"]]).sum().to_dict()
 
     def cause(self, need_id: str) -> str:
         candidates = self.eligible.get(need_id, [])
         if not candidates:
             return self.no_eligible_offer(need_id)
-        spare = [o for o in candidates if self.spare(o) > 0]
+        spare = [o for o in candidates if self.spare_of[o] > 0]
         if not spare:
             return self.capacity_used(need_id, candidates)
         blocks = [self.blocked(need_id, o) for o in spare]
@@ -175,12 +190,6 @@ class UnmetCauses:
         free = [o for o, b in zip(spare, blocks) if not b]
         return (f"{len(free)} eligible offer(s) ({', '.join(free[:5])}) have spare capacity, but their minimum "
                 "chunk, whole-offer size, travel or cost outweigh the coverage they would add")
-
-    def spare(self, offer_id: str) -> int:
-        used = int(self.used.get(offer_id, 0))
-        if not self.offers.at[offer_id, "divisible"]:
-            return 0 if used else int(self.offers.at[offer_id, "quantity"])
-        return int(self.offers.at[offer_id, "quantity"]) - used
 
     def capacity_used(self, need_id: str, candidates: list[str]) -> str:
         mine = self.weight.get(need_id, 0.0)
@@ -200,33 +209,32 @@ class UnmetCauses:
 
     def blocked(self, need_id: str, offer_id: str) -> str | None:
         """A cap, limit or conflict that keeps this offer's partner from giving more to this need."""
-        partner_id = self.offers.at[offer_id, "partner_id"]
-        district = self.needs.at[need_id, "district_id"]
+        partner_id = self.offer_partner[offer_id]
+        district = self.need_district[need_id]
         for other, row in self.apart.get(partner_id, []):
             if (other, district) in self.present:
                 return (f"conflict: {partner_id} and {other} never share a district, and {other} works in {district} "
                         f"(conflicts.csv row {row})")
-        limit = self.partners.at[partner_id, "max_districts"]
+        limit = self.district_limit[partner_id]
         served = self.served.get(partner_id, set())
         if not pd.isna(limit) and district not in served and len(served) >= int(limit):
             return (f"district limit: {partner_id} already works in {len(served)} district(s), its max_districts "
-                    f"(partners.csv row {self.partners.at[partner_id, ROW]})")
+                    f"(partners.csv row {self.partner_row[partner_id]})")
         return self.legal_cap_reached(partner_id, district) or self.dependence_cap_reached(need_id, partner_id)
 
     def dependence_cap_reached(self, need_id: str, partner_id: str) -> str | None:
         policy = self.scenario.policy
         if policy.dependence != "hard":
             return None
-        to_need = self.allocations[self.allocations["need_id"] == need_id]
-        mine = float(to_need.loc[to_need["partner_id"] == partner_id, "quantity"].sum())
-        if mine + 1 > policy.dependence_cap * (float(to_need["quantity"].sum()) + 1):
+        mine = float(self.sent.get((need_id, partner_id), 0))
+        if mine + 1 > policy.dependence_cap * (float(self.received.get(need_id, 0)) + 1):
             return (f"policy: {partner_id} already gives {need_id} its dependence cap "
                     f"({policy.dependence_cap:.0%} of what the need gets; policy.dependence = \"hard\")")
         return None
 
     def legal_cap_reached(self, partner_id: str, district: str) -> str | None:
         candidate = self.candidates.get(district)
-        kind = self.partners.at[partner_id, "kind"]
+        kind = self.partner_kind[partner_id]
         cap = self.scenario.legal.caps_usd.get(kind)
         if pd.isna(candidate) or cap is None:
             return None
@@ -249,61 +257,94 @@ class UnmetCauses:
     def ruled_out(self) -> dict[str, Counter]:
         """Per need, how many offers each filter ruled out (each offer counted at the first filter it fails)."""
         if self._ruled_out is None:
-            lacking = [n for n in self.batch.needs["need_id"] if n not in self.eligible.index]
+            lacking = [n for n in self.batch.needs["need_id"] if n not in self.eligible]
             self._ruled_out = ruled_out(self.batch, self.scenario, lacking)
         return self._ruled_out
 
 
 def ruled_out(batch: Batch, scenario: Scenario | None = None, need_ids: list[str] | None = None) -> dict[str, Counter]:
-    """Per need, a count of its resource's offers per first failing eligibility filter (skill, window, reach…)."""
-    from matcher.candidates import contribution_per_unit, offers_by_district
-    from matcher.geography import Geography
+    """Per need, a count of its resource's offers per first failing eligibility filter (skill, window, reach…).
 
+    Skill and dates are checked on every need × offer of the need's resource, as arrays, a bounded
+    slice of needs at a time; the later filters only on the offers that pass those and reach the need's
+    district, which are few. Every need with offers of its resource gets a count, empty if none fails.
+    """
     scenario = scenario or batch.scenario
     offers = batch.offers.merge(batch.partners[["partner_id", "home_district", "kind", "independent"]],
                                 on="partner_id", how="left")
     offers["contribution_per_unit"] = contribution_per_unit(offers)
-    geography = Geography(batch.districts, batch.scenario.travel.km_per_hop)
-    reach = offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].drop_duplicates()
     needs = batch.needs if need_ids is None else batch.needs[batch.needs["need_id"].isin(need_ids)]
     needs = needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill", "resource": "need_resource"})
     needs = needs.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left")
     needs = needs[["need_id", "district_id", "need_resource", "need_skill", "need_quantity", "needed_from",
                    "needed_to", "candidate"]]
-    per_resource = offers.groupby("resource").size()
-    rows = needs["need_resource"].map(per_resource).fillna(0).to_numpy()
-    chunk = np.cumsum(rows) // RULED_OUT_ROWS  # needs × offers is built a bounded slice at a time
-    counts: dict[str, Counter] = {}
-    for _, slice_ in needs.groupby(chunk, sort=True):
-        counts |= first_failing_filter(slice_, offers, reach, batch, scenario)
+    needs = needs[needs["need_resource"].isin(offers["resource"])]
+    counts = {need: Counter() for need in needs["need_id"]}
+    passed = skill_and_date_failures(needs, offers, counts)
+    geography = Geography(batch.districts, batch.scenario.travel.km_per_hop)
+    reach = offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].drop_duplicates()
+    reached = needs.merge(reach, on="district_id").merge(offers, on="offer_id")
+    reached = reached[(reached["resource"] == reached["need_resource"])
+                      & skills_match(reached["skill"], reached["need_skill"])
+                      & windows_overlap(reached["available_from"], reached["available_to"], reached["needed_from"],
+                                        reached["needed_to"])]
+    within = reached.groupby("need_id").size()
+    for need, number in passed.items():
+        if number - within.get(need, 0):
+            counts[need]["reach"] = number - int(within.get(need, 0))
+    for need, fails in later_failures(reached, batch, scenario).items():
+        counts[need].update(fails)
     return counts
 
 
-RULED_OUT_ROWS = 2_000_000  # need × offer rows examined at once by `ruled_out`
+RULED_OUT_ROWS = 2_000_000  # need × offer cells checked at once by `skill_and_date_failures`
 
 
-def first_failing_filter(needs: pd.DataFrame, offers: pd.DataFrame, reach: pd.DataFrame, batch: Batch,
-                         scenario: Scenario) -> dict[str, Counter]:
-    """`ruled_out` for some needs: every offer of the need's resource, checked filter by filter."""
-    from matcher.candidates import forbidden, legally_allowed, skills_match, windows_overlap
+def skill_and_date_failures(needs: pd.DataFrame, offers: pd.DataFrame, counts: dict[str, Counter]) -> dict[str, int]:
+    """Counts the offers of each need's resource that fail on skill, then on dates, into `counts`; returns how
+    many pass both, per need."""
+    passed = {}
+    for resource, of_resource in needs.groupby("need_resource", sort=True):
+        mine = offers[offers["resource"] == resource]
+        skills = pd.Index(pd.concat([mine["skill"], of_resource["need_skill"]]).unique())
+        offer_skill, offer_any = skills.get_indexer(mine["skill"]), (mine["skill"] == ANY_SKILL).to_numpy()
+        offer_from, offer_to = day_bounds(mine["available_from"], mine["available_to"])
+        slice_ = max(1, RULED_OUT_ROWS // len(mine))
+        for start in range(0, len(of_resource), slice_):
+            group = of_resource.iloc[start:start + slice_]
+            need_skill = skills.get_indexer(group["need_skill"])[:, None]
+            need_any = (group["need_skill"] == ANY_SKILL).to_numpy()[:, None]
+            need_from, need_to = (bound[:, None] for bound in day_bounds(group["needed_from"], group["needed_to"]))
+            skill_ok = offer_any | need_any | (offer_skill == need_skill)
+            date_ok = (offer_from <= need_to) & (need_from <= offer_to)
+            skill_fails, date_fails = (~skill_ok).sum(axis=1), (skill_ok & ~date_ok).sum(axis=1)
+            for need, by_skill, by_date in zip(group["need_id"], skill_fails.tolist(), date_fails.tolist()):
+                counts[need].update({name: n for name, n in (("skill", by_skill), ("window", by_date)) if n})
+                passed[need] = len(mine) - by_skill - by_date
+    return passed
 
-    frame = needs.merge(offers, left_on="need_resource", right_on="resource")
-    fails = pd.Series(None, index=frame.index, dtype=object)
-    upper = frame[["quantity", "need_quantity"]].min(axis=1)
-    reached = frame[["offer_id", "district_id"]].merge(reach.assign(_reached=True), how="left")["_reached"]
+
+def day_bounds(start: pd.Series, end: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A date window as int64 nanoseconds, an empty date open-ended (the smallest or largest int64)."""
+    low, high = np.iinfo("int64").min, np.iinfo("int64").max
+    first = start.to_numpy("datetime64[ns]").astype("int64")
+    last = end.to_numpy("datetime64[ns]").astype("int64")
+    return np.where(start.isna().to_numpy(), low, first), np.where(end.isna().to_numpy(), high, last)
+
+
+def later_failures(reached: pd.DataFrame, batch: Batch, scenario: Scenario) -> dict[str, Counter]:
+    """For need × offer rows that pass skill, dates and reach: the count per need of the first later filter failed."""
+    upper = reached[["quantity", "need_quantity"]].min(axis=1)
     checks = {
-        "skill": skills_match(frame["skill"], frame["need_skill"]),
-        "window": windows_overlap(frame["available_from"], frame["available_to"], frame["needed_from"],
-                                  frame["needed_to"]),
-        "reach": pd.Series(reached.fillna(False).to_numpy(bool), index=frame.index),
-        "chunk": ~frame["divisible"].astype(bool) | (frame["min_chunk"] <= upper),
-        "legal": legally_allowed(frame, scenario),
-        "forbid": ~forbidden(frame, batch.decisions),
+        "chunk": ~reached["divisible"].astype(bool) | (reached["min_chunk"] <= upper),
+        "legal": legally_allowed(reached, scenario),
+        "forbid": ~forbidden(reached, batch.decisions),
     }
-    for name in reversed(FILTERS):  # the first failing filter wins: fill from the last one back
+    fails = pd.Series(None, index=reached.index, dtype=object)
+    for name in reversed(list(checks)):  # the first failing filter wins: fill from the last one back
         fails = fails.mask(~checks[name].to_numpy(), name)
-    frame["fails"] = fails
-    return {need: Counter(group.dropna()) for need, group in frame.groupby("need_id")["fails"]}
+    failed = reached.assign(fails=fails).dropna(subset=["fails"])
+    return {need: Counter(group) for need, group in failed.groupby("need_id")["fails"]}
 
 
 # Answers for a person --------------------------------------------------------------------------------------
@@ -550,10 +591,6 @@ def cannot_lead(batch: Batch, scenario: Scenario, partner_id: str, role_id: str)
         return why + (f"the role takes {rated['hours'].iloc[0]:g} h a week and it gives roles "
                       f"{partner['role_hours']:g} (partners.csv role_hours)")
     return why + "a forbid decision, or the lead-presence rule, rules it out"
-
-
-def _name(row: pd.Series, fallback: str) -> str:
-    return row["name"] if isinstance(row.get("name"), str) and row["name"] else fallback
 
 
 def _listed(items: list[str], most: int = 5) -> str:

@@ -49,25 +49,44 @@ def build_tables(batch: Batch, pairs: pd.DataFrame, amounts: list[int], scenario
 
 
 def allocation_table(batch: Batch, chosen: pd.DataFrame) -> pd.DataFrame:
-    """The pairings: who sends what, where, how much, and a short reason."""
-    offers = batch.offers.set_index("offer_id")
+    """The pairings: who sends what, where, how much, and a short reason.
+
+    Columns are looked up for all rows at once and only the rounding and the sentences are per row,
+    in plain Python (a national plan has some 85,000 rows).
+    """
+    if chosen.empty:
+        return with_decisions(pd.DataFrame(columns=ALLOCATION_COLUMNS), batch.decisions)
     needs = batch.needs.set_index("need_id")
     districts = batch.districts.set_index("district_id")
-    rows = []
-    for pair in chosen.itertuples(index=False):
-        offer, need = offers.loc[pair.offer_id], needs.loc[pair.need_id]
-        share = pair.quantity / need["quantity"]
-        skill = need["skill"] if need["skill"] != ANY_SKILL else offer["skill"]
-        rows.append({
-            "offer_id": pair.offer_id, "partner_id": pair.partner_id, "need_id": pair.need_id,
-            "district_id": pair.district_id, "resource": pair.resource, "skill": skill,
-            "quantity": int(pair.quantity), "unit": need["unit"], "share_of_need": round(share, 4),
-            "expected_quantity": round(int(pair.quantity) * round(float(pair.reliability), 3), 3),
-            "distance_km": round(float(pair.distance_km), 1),
-            "cost_usd": round(float(pair.quantity * pair.cost_per_unit), 2),
-            "reason": allocation_reason(share, need, districts.loc[pair.district_id], pair.distance_km),
-        })
-    return with_decisions(pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), batch.decisions)
+    quantity = chosen["quantity"].to_numpy("int64")
+    shares = quantity / chosen["need_id"].map(needs["quantity"]).to_numpy(float)
+    need_skill = chosen["need_id"].map(needs["skill"])
+    offer_skill = chosen["offer_id"].map(batch.offers.set_index("offer_id")["skill"])
+    table = pd.DataFrame({
+        "offer_id": chosen["offer_id"].to_numpy(), "partner_id": chosen["partner_id"].to_numpy(),
+        "need_id": chosen["need_id"].to_numpy(), "district_id": chosen["district_id"].to_numpy(),
+        "resource": chosen["resource"].to_numpy(),
+        "skill": need_skill.where(need_skill != ANY_SKILL, offer_skill).to_numpy(),
+        "quantity": quantity, "unit": chosen["need_id"].map(needs["unit"]).to_numpy(),
+        "share_of_need": np.round(shares, 4),
+        "expected_quantity": [round(q * round(r, 3), 3)
+                              for q, r in zip(quantity.tolist(), chosen["reliability"].to_numpy(float).tolist())],
+        "distance_km": [round(km, 1) for km in chosen["distance_km"].to_numpy(float).tolist()],
+        "cost_usd": [round(cost, 2) for cost in (quantity * chosen["cost_per_unit"].to_numpy(float)).tolist()],
+        "reason": [allocation_reason(share, priority, place, district_priority, km) for
+                   share, priority, place, district_priority, km in zip(
+                       shares.tolist(), chosen["need_id"].map(needs["priority"]).tolist(),
+                       chosen["district_id"].map(district_places(batch.districts)).tolist(),
+                       chosen["district_id"].map(districts["priority"]).tolist(), chosen["distance_km"].tolist())],
+    }, columns=ALLOCATION_COLUMNS)
+    return with_decisions(table, batch.decisions)
+
+
+def district_places(districts: pd.DataFrame) -> pd.Series:
+    """Each district's name for sentences, or its id where it has none."""
+    named = districts["name"].map(lambda name: isinstance(name, str) and bool(name))
+    return pd.Series(districts["name"].where(named, districts["district_id"]).to_numpy(),
+                     index=districts["district_id"])
 
 
 def with_decisions(allocations: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
@@ -87,11 +106,11 @@ def with_decisions(allocations: pd.DataFrame, decisions: pd.DataFrame) -> pd.Dat
     return allocations
 
 
-def allocation_reason(share: float, need: pd.Series, district: pd.Series, distance_km: float) -> str:
-    place = district["name"] if isinstance(district["name"], str) else district.name
+def allocation_reason(share: float, need_priority: float, place: str, district_priority: float,
+                      distance_km: float) -> str:
     where = "partner's home district" if distance_km == 0 else f"{distance_km:.0f} km from the partner's home"
-    return (f"covers {share:.0%} of a priority-{need['priority']:g} need in {place} "
-            f"(district priority {district['priority']:g}); {where}")
+    return (f"covers {share:.0%} of a priority-{need_priority:g} need in {place} "
+            f"(district priority {district_priority:g}); {where}")
 
 
 TEAM_COLUMNS = ["district_id", "partner_id", "brings", "complements", "pooled"]
@@ -103,25 +122,34 @@ def teams_table(allocations: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     A partner complements another when, under scenario.pooling.pairs, one brings one resource of a
     pair (volunteers, say) and the other the other (an office); `pooled` marks districts with such a pair.
     """
-    rows = []
-    for district, here in allocations.groupby("district_id", sort=True):
-        brought = here.groupby(["partner_id", "resource"])["quantity"].sum()
-        resources = here.groupby("partner_id")["resource"].agg(set)
-        units = here.groupby("resource")["unit"].first()
-        complements = {p: set() for p in resources.index}
-        for first, second in scenario.pooling.pairs:
-            for a in resources.index:
-                for b in resources.index:
-                    if a != b and first in resources[a] and second in resources[b]:
-                        complements[a].add(b)
-                        complements[b].add(a)
-        pooled = any(complements.values())
-        for partner in sorted(resources.index):
-            brings = "; ".join(f"{resource} {brought[(partner, resource)]} {units[resource]}"
-                               for resource in sorted(resources[partner]))
-            rows.append({"district_id": district, "partner_id": partner, "brings": brings,
-                         "complements": ";".join(sorted(complements[partner])), "pooled": pooled})
+    brought = allocations.groupby(["district_id", "partner_id", "resource"], sort=True)["quantity"].sum()
+    units = allocations.groupby(["district_id", "resource"])["unit"].first().to_dict()
+    complements: dict[tuple, set] = {}
+    for (district, partner, _), others in complementary_partners(allocations, scenario).items():
+        complements.setdefault((district, partner), set()).update(other for other, _ in others)
+    pooled = {district for district, _ in complements}
+    brings: dict[tuple, list[str]] = {}
+    for (district, partner, resource), quantity in brought.items():
+        brings.setdefault((district, partner), []).append(f"{resource} {quantity} {units[(district, resource)]}")
+    rows = [{"district_id": district, "partner_id": partner, "brings": "; ".join(brought_here),
+             "complements": ";".join(sorted(complements.get((district, partner), ()))), "pooled": district in pooled}
+            for (district, partner), brought_here in brings.items()]
     return pd.DataFrame(rows, columns=TEAM_COLUMNS)
+
+
+def complementary_partners(allocations: pd.DataFrame, scenario: Scenario) -> dict:
+    """(district, partner, resource) -> [(other partner, its complementary resource)] under pooling.pairs."""
+    partners = allocations.groupby(["district_id", "resource"], sort=True)["partner_id"].agg(
+        lambda p: sorted(set(p))).to_dict()
+    found: dict[tuple, list] = {}
+    for district in sorted({district for district, _ in partners}):
+        for first, second in scenario.pooling.pairs:
+            for mine, theirs in ((first, second), (second, first)):
+                for partner in partners.get((district, mine), []):
+                    for other in partners.get((district, theirs), []):
+                        if other != partner:
+                            found.setdefault((district, partner, mine), []).append((other, theirs))
+    return found
 
 
 def need_progress(batch: Batch, allocations: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

@@ -115,7 +115,9 @@ def solve(batch: Batch, scenario: Scenario | None = None, progress: Progress | N
     for outcome in outcomes:
         for name, value in outcome.breakdown.items():
             breakdown[name] = breakdown.get(name, 0) + value
+    started = time.perf_counter()
     tables = with_reasons(batch, build_tables(batch, pairs, amounts.tolist(), scenario, positions=positions), scenario)
+    times["tables_s"] = time.perf_counter() - started
     result = Result(status=status, scenario=scenario, batch=batch, times=times, model_stats=stats,
                     objective=objective, best_bound=bound, gap=relative_gap(objective, bound),
                     tables=tables, terms=objective_terms(batch, tables, scenario),

@@ -413,20 +413,22 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
                            labor: pd.DataFrame | None = None) -> list[Violation]:
     """Decisions, conflicts, district limits and campaign-finance rules, recomputed from the allocations."""
     found: list[Violation] = []
-    offers = batch.offers.set_index("offer_id")
-    partners = batch.partners.set_index("partner_id")
+    offers = {o.offer_id: o for o in batch.offers.itertuples(index=False)}
+    partners = {p.partner_id: p for p in batch.partners.itertuples(index=False)}
     candidate_of = dict(zip(batch.districts["district_id"], batch.districts["candidate"]))
     rows = list(allocations.itertuples(index=False))
     keys = ("offer_id", "need_id", "partner_id", "district_id")
-
-    def matches(decision, a) -> bool:
-        named = [(k, getattr(decision, k)) for k in keys if not _blank(getattr(decision, k))]
-        return bool(named) and all(getattr(a, k) == v for k, v in named)
+    rows_with = {k: defaultdict(list) for k in keys}  # id -> numbers of the rows that name it, in order
+    for i, a in enumerate(rows):
+        for k in keys:
+            rows_with[k][getattr(a, k)].append(i)
 
     for d in batch.decisions.itertuples(index=False):
         if not _blank(d.role_id):
             continue
-        hits = [(row, a) for row, a in enumerate(rows, start=2) if matches(d, a)]
+        named = [(k, getattr(d, k)) for k in keys if not _blank(getattr(d, k))]
+        among = min((rows_with[k].get(v, []) for k, v in named), key=len) if named else []
+        hits = [(i + 2, rows[i]) for i in among if all(getattr(rows[i], k) == v for k, v in named)]
         if d.action == "forbid":
             found += [Violation("Negotiated forbid", "allocations.csv", row, f"pairs {a.offer_id} → {a.need_id}, "
                                 f"which decisions.csv row {d.csv_row} forbids") for row, a in hits]
@@ -447,7 +449,7 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
             found.append(Violation("Agree to disagree", "allocations.csv", None,
                                    f"{c.partner_a} and {c.partner_b} both work in {', '.join(sorted(shared))}"))
     for partner, served in districts_of.items():
-        limit = partners.at[partner, "max_districts"]
+        limit = partners[partner].max_districts
         if not _blank(limit) and len(served) > limit:
             found.append(Violation("Partner district limit", "allocations.csv", None,
                                    f"{partner} works in {len(served)} districts, more than its {limit}"))
@@ -458,17 +460,17 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
         candidate = candidate_of.get(a.district_id)
         if _blank(candidate):
             continue
-        offer, partner = offers.loc[a.offer_id], partners.loc[a.partner_id]
-        value = 1.0 if a.resource == "money" else float(offer["inkind_value_per_unit"])
-        if partner["independent"]:
+        offer, partner = offers[a.offer_id], partners[a.partner_id]
+        value = 1.0 if a.resource == "money" else float(offer.inkind_value_per_unit)
+        if partner.independent:
             found.append(Violation("Independent firewall", "allocations.csv", row,
                                    f"{a.partner_id} makes independent expenditures but serves {candidate}"))
-        if partner["kind"] in barred and not (a.resource == "volunteers" and value == 0):
+        if partner.kind in barred and not (a.resource == "volunteers" and value == 0):
             found.append(Violation("Legal eligibility", "allocations.csv", row,
-                                   f"{a.partner_id} ({partner['kind']}) may not give {a.resource} to {candidate}"))
+                                   f"{a.partner_id} ({partner.kind}) may not give {a.resource} to {candidate}"))
         given[(a.partner_id, candidate)] += value * a.quantity
     for (partner, candidate), total in given.items():
-        cap = caps.get(partners.at[partner, "kind"])
+        cap = caps.get(partners[partner].kind)
         if cap is not None and total > cap + 1e-6:
             found.append(Violation("Legal contribution cap", "allocations.csv", None,
                                    f"{partner} gives {candidate} ${total:,.2f}, over the ${cap:,.2f} cap"))

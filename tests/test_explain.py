@@ -1,12 +1,16 @@
 """Reasons for every allocation and labor row, causes for every unmet need, `matcher explain` and what-if."""
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import matcher
-from matcher.explain import Explainer, parse_decision, what_if
+from matcher.explain import FILTERS, Explainer, candidate_strengths, parse_decision, ruled_out, what_if
+from matcher.outputs import district_places
 from tests.builders import build, solve_batch, write_batch
 from tests.test_cli import run
 
@@ -193,3 +197,60 @@ def test_unmet_causes_are_counted_the_same_a_few_needs_at_a_time(monkeypatch):
     monkeypatch.setattr(explain, "RULED_OUT_ROWS", 50)  # a handful of needs × offers per slice
     assert explain.ruled_out(batch) == whole
     assert sum(sum(c.values()) for c in whole.values()) > 0
+
+
+def first_failing_filter_per_pair(batch: matcher.Batch) -> dict[str, Counter]:
+    """The reference for `ruled_out`: every need × offer of its resource as one row, each filter checked on all."""
+    from matcher.candidates import (contribution_per_unit, forbidden, legally_allowed, offers_by_district,
+                                    skills_match, windows_overlap)
+    from matcher.geography import Geography
+
+    offers = batch.offers.merge(batch.partners[["partner_id", "home_district", "kind", "independent"]],
+                                on="partner_id")
+    offers["contribution_per_unit"] = contribution_per_unit(offers)
+    needs = batch.needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill",
+                                        "resource": "need_resource"}).merge(
+        batch.districts[["district_id", "candidate"]], on="district_id")
+    frame = needs.drop(columns="csv_row").merge(offers.drop(columns="csv_row"), left_on="need_resource",
+                                                right_on="resource")
+    geography = Geography(batch.districts, batch.scenario.travel.km_per_hop)
+    reach = set(zip(*offers_by_district(offers, batch.districts, geography)[["offer_id", "district_id"]].T.values))
+    passes = {
+        "skill": skills_match(frame["skill"], frame["need_skill"]),
+        "window": windows_overlap(frame["available_from"], frame["available_to"], frame["needed_from"],
+                                  frame["needed_to"]),
+        "reach": pd.Series([key in reach for key in zip(frame["offer_id"], frame["district_id"])], index=frame.index),
+        "chunk": ~frame["divisible"] | (frame["min_chunk"] <= frame[["quantity", "need_quantity"]].min(axis=1)),
+        "legal": legally_allowed(frame, batch.scenario),
+        "forbid": ~forbidden(frame, batch.decisions),
+    }
+    first = [next((name for name in FILTERS if not passes[name].iat[i]), None) for i in range(len(frame))]
+    counts = {need: Counter() for need in frame["need_id"]}
+    for need, failed in zip(frame["need_id"], first):
+        counts[need].update([failed] if failed else [])
+    return counts
+
+
+def test_ruled_out_counts_each_offer_at_the_first_filter_it_fails():
+    """Skill and dates checked on every need × offer, the later filters only where those pass and the offer
+    reaches: the same counts as checking every filter on every row, on a batch where each filter rules some out."""
+    batch = matcher.read_batch("data/sample")
+    offers = batch.offers.copy()
+    offers.loc[offers.index[:8], "min_chunk"] = 10_000  # more than any need takes: ruled out by minimum chunk
+    batch = replace(batch, offers=offers)
+    counted = ruled_out(batch)
+    assert counted == first_failing_filter_per_pair(batch)
+    assert {name for counts in counted.values() for name in counts} == set(FILTERS)
+
+
+def test_candidate_strengths_are_per_role_and_position_ascending():
+    candidates = pd.DataFrame({"role_id": ["R1", "R1", "R1", "R2"], "strength": [7.0, 3.0, 9.0, 4.0],
+                               "can_lead": [True, True, False, False], "can_support": [True, False, True, True]})
+    pools = candidate_strengths(candidates)
+    assert set(pools) == {("R1", "lead"), ("R1", "support"), ("R2", "support")}
+    assert pools[("R1", "lead")].tolist() == [3.0, 7.0] and pools[("R1", "support")].tolist() == [7.0, 9.0]
+
+
+def test_a_district_without_a_name_is_called_by_its_id():
+    districts = pd.DataFrame({"district_id": ["D1", "D2", "D3"], "name": ["North", None, ""]})
+    assert district_places(districts).to_dict() == {"D1": "North", "D2": "D2", "D3": "D3"}
