@@ -103,15 +103,18 @@ def locked_pairs(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> pd.Da
     per hard floor (`minimum` is what it must carry; NaN for a lock, which needs a minimum chunk)."""
     locks = batch.decisions[(batch.decisions["action"] == "lock") & batch.decisions["role_id"].isna()]
     found = []
-    frame = pairs[list(DECISION_KEYS)].reset_index(names="position")
+    named_keys = [key for key in DECISION_KEYS if locks[key].notna().any()]
+    positions_of = {key: pairs.groupby(key, sort=False).indices for key in named_keys}  # id -> its pairs, in order
+    ids = {key: pairs[key].to_numpy() for key in named_keys}
     for row, decision in enumerate(locks.itertuples(index=False)):
         named = {key: getattr(decision, key) for key in DECISION_KEYS if not pd.isna(getattr(decision, key))}
         if not named:
             continue
-        match = frame
+        match = min((positions_of[key].get(value, np.empty(0, dtype="int64")) for key, value in named.items()),
+                    key=len)
         for key, value in named.items():
-            match = match[match[key] == value]
-        found.append(pd.DataFrame({"lock": f"lock:{row}", "position": match["position"].to_numpy(),
+            match = match[ids[key][match] == value]
+        found.append(pd.DataFrame({"lock": f"lock:{row}", "position": pairs.index.to_numpy()[match],
                                    "quantity": decision.quantity, "minimum": np.nan}))
     found.append(floor_reservations(batch, pairs, scenario))
     return pd.concat(found, ignore_index=True)
@@ -286,9 +289,9 @@ def legal_cap_groups(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> t
     """Per pair, its "partner|candidate" cap group (None when no cap counts it) and that cap in usd."""
     caps = scenario.legal.caps_usd
     kinds = pairs["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
-    cap = kinds.map(lambda kind: caps.get(kind, np.nan)).to_numpy(float)
+    cap = kinds.map(caps).to_numpy(float)
     valued = pairs["candidate"].notna().to_numpy() & (pairs["contribution_per_unit"].to_numpy() > 0) & ~np.isnan(cap)
-    group = (pairs["partner_id"] + "|" + pairs["candidate"].astype(str)).where(valued, None)
+    group = (pairs["partner_id"][valued] + "|" + pairs["candidate"][valued].astype(str)).reindex(pairs.index)
     return group, cap
 
 

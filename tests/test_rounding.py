@@ -130,3 +130,21 @@ def test_gradually_a_partner_over_its_district_limit_loses_only_the_district_it_
     dropped = over_district_limit(Tables(partners=[("P1", 1), ("P2", np.nan)]), frame, gradual=True)
     assert dropped.tolist() == [False, False, True, True, False]  # D4: it does not work there, so it may not start
     assert over_district_limit(Tables(partners=[("P1", 1)]), frame).tolist() == [True, False, True, True, False]
+
+
+def test_a_pairing_lock_matches_every_pair_with_all_the_ids_it_names(tmp_path):
+    offer = {"resource": "volunteers", "quantity": 20, "reach": "adjacent"}
+    offers = [dict(offer, offer_id="O1", partner_id="P1"), dict(offer, offer_id="O2", partner_id="P2"),
+              dict(offer, offer_id="O3", partner_id="P1")]
+    needs = [{"need_id": "N1", "district_id": "D1", "resource": "volunteers", "quantity": 30},
+             {"need_id": "N2", "district_id": "D2", "resource": "volunteers", "quantity": 30}]
+    decisions = [{"action": "lock", "partner_id": "P1", "district_id": "D2"},
+                 {"action": "lock", "offer_id": "O2", "need_id": "N2"},
+                 {"action": "lock", "partner_id": "P2", "district_id": "D1"}]
+    batch = build(tmp_path, offers=offers, needs=needs, decisions=decisions)
+    pairs = eligible_pairs(batch)
+    assert len(pairs) == 6
+    locks = locked_pairs(batch, pairs, batch.scenario)
+    matched = {lock: set(zip(pairs.loc[group["position"], "offer_id"], pairs.loc[group["position"], "need_id"]))
+               for lock, group in locks.groupby("lock")}
+    assert matched == {"lock:0": {("O1", "N2"), ("O3", "N2")}, "lock:1": {("O2", "N2")}, "lock:2": {("O2", "N1")}}
