@@ -142,7 +142,7 @@ class UnmetCauses:
     """Why needs are not fully met, for one plan: built once, asked per need."""
 
     def __init__(self, batch: Batch, pairs: pd.DataFrame, allocations: pd.DataFrame, scenario: Scenario | None = None):
-        self.batch, self.pairs, self.allocations = batch, pairs, allocations
+        self.batch = batch
         self.scenario = scenario or batch.scenario
         self.needs = batch.needs.set_index("need_id")
         partners = batch.partners.set_index("partner_id")
@@ -290,8 +290,8 @@ def ruled_out(batch: Batch, scenario: Scenario | None = None, need_ids: list[str
                                         reached["needed_to"])]
     within = reached.groupby("need_id").size()
     for need, number in passed.items():
-        if number - within.get(need, 0):
-            counts[need]["reach"] = number - int(within.get(need, 0))
+        if missed := number - int(within.get(need, 0)):
+            counts[need]["reach"] = missed
     for need, fails in later_failures(reached, batch, scenario).items():
         counts[need].update(fails)
     return counts

@@ -449,7 +449,7 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
             found.append(Violation("Agree to disagree", "allocations.csv", None,
                                    f"{c.partner_a} and {c.partner_b} both work in {', '.join(sorted(shared))}"))
     for partner, served in districts_of.items():
-        limit = partners[partner].max_districts
+        limit = partners[partner].max_districts if partner in partners else None  # else reported as unknown
         if not _blank(limit) and len(served) > limit:
             found.append(Violation("Partner district limit", "allocations.csv", None,
                                    f"{partner} works in {len(served)} districts, more than its {limit}"))
@@ -458,9 +458,9 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
     given = defaultdict(float)
     for row, a in enumerate(rows, start=2):
         candidate = candidate_of.get(a.district_id)
-        if _blank(candidate):
+        offer, partner = offers.get(a.offer_id), partners.get(a.partner_id)
+        if _blank(candidate) or offer is None or partner is None:  # unknown ids are reported by verify_tables
             continue
-        offer, partner = offers[a.offer_id], partners[a.partner_id]
         value = 1.0 if a.resource == "money" else float(offer.inkind_value_per_unit)
         if partner.independent:
             found.append(Violation("Independent firewall", "allocations.csv", row,
@@ -487,10 +487,11 @@ def verify_coalition_rules(batch: Batch, allocations: pd.DataFrame, scenario: di
 def _check_dependence(batch: Batch, rows: list, cap: float) -> list[Violation]:
     """No need gets more than `cap` of what it is sent from one partner."""
     total, from_partner = defaultdict(int), defaultdict(int)
-    for a in rows:
-        total[a.need_id] += a.quantity
-        from_partner[(a.need_id, a.partner_id)] += a.quantity
     quantity = dict(zip(batch.needs["need_id"], batch.needs["quantity"]))
+    for a in rows:
+        if a.need_id in quantity:  # else reported as unknown by verify_tables
+            total[a.need_id] += a.quantity
+            from_partner[(a.need_id, a.partner_id)] += a.quantity
     return [Violation("Dependence cap", "allocations.csv", None,
                       f"{need} gets {sent} of its {total[need]} from {partner}, over the {cap:.0%} cap")
             for (need, partner), sent in from_partner.items()
@@ -501,7 +502,7 @@ def _check_resilience(batch: Batch, rows: list, share: float) -> list[Violation]
     """If any one partner left a district, the district keeps `share` of its need-shares covered."""
     quantity = dict(zip(batch.needs["need_id"], batch.needs["quantity"]))
     covered, lost = defaultdict(float), defaultdict(float)
-    for a in rows:
+    for a in (a for a in rows if a.need_id in quantity):  # others are reported as unknown by verify_tables
         covered[a.district_id] += a.quantity / quantity[a.need_id]
         lost[(a.district_id, a.partner_id)] += a.quantity / quantity[a.need_id]
     return [Violation("N-1 resilience", "allocations.csv", None,

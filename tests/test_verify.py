@@ -202,6 +202,13 @@ def test_catches_an_unknown_id(batch, out, column, value):
     assert any(value in m for m in found["Known ids"])
 
 
+def test_an_unknown_partner_is_reported_not_a_crash(batch, out):
+    table = allocations(out)
+    table.loc[0, "partner_id"] = "P99"  # the coalition rules look partners up: a KeyError before
+    save(out, table)
+    assert any("row 2" in m for m in rules_found(batch, out)["Known ids"])
+
+
 def test_catches_a_pairing_whose_partner_is_not_the_offers(batch, out):
     table = allocations(out)
     table.loc[table["offer_id"] == "O1", "partner_id"] = "P2"
