@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import time
 import warnings
 
 import numpy as np
@@ -279,6 +280,22 @@ def test_time_a_part_leaves_unused_goes_to_the_parts_after_it():
     assert starved.start(parts[0]) == solve_module.MIN_PART_TIME_S  # every part gets at least this
 
 
+def test_the_split_counts_against_the_time_limit(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    real = solve_module.eligible_pairs
+
+    def slow_candidates(*args, **kwargs):
+        time.sleep(2.0)  # as if building a large batch's candidate pairs had taken 2 s
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "eligible_pairs", slow_candidates)
+    result = solve_batch(clustered_batch(tmp_path, seed=3), {"solver.flow": False, "solver.decompose": False,
+                                                             "solver.time_limit_s": 30})
+    assert result.times["split_s"] >= 2.0 and len(result.parts) == 1
+    assert result.parts[0]["time_share_s"] == pytest.approx(30 - result.times["split_s"], abs=0.01)
+    assert result.scenario.solver.time_limit_s == 30  # run.json keeps the limit asked for
+
+
 @pytest.mark.usefixtures("one_part_per_component")
 def test_a_parts_model_build_counts_against_the_time_left_to_the_parts_after_it(tmp_path, monkeypatch):
     solve_module = importlib.import_module("matcher.solve")
@@ -294,8 +311,9 @@ def test_a_parts_model_build_counts_against_the_time_left_to_the_parts_after_it(
     result = solve_batch(clustered_batch(tmp_path, seed=3), {"solver.flow": False, "solver.time_limit_s": 30})
     assert result.status is matcher.Status.OPTIMAL and len(calls) == 3
     (first, spent), (second, _), _ = calls
-    assert first == pytest.approx(10, abs=0.01)  # a third of 30 s: the parts are of one size
-    assert second == pytest.approx((30 - spent) / 2, abs=0.01)  # the 4 s are not handed on
+    limit = 30 - result.times["split_s"]  # what the split leaves
+    assert first == pytest.approx(limit / 3, abs=0.01)  # the parts are of one size
+    assert second == pytest.approx((limit - spent) / 2, abs=0.01)  # the 4 s are not handed on
 
 
 def test_a_part_whose_search_finds_nothing_in_its_share_keeps_its_completed_start(tmp_path, monkeypatch):
