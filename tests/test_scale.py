@@ -250,7 +250,8 @@ def test_an_interleaved_search_is_preceded_by_a_one_worker_pass_that_ends_at_the
     proven = solve_batch(batch, reproducible)
     assert proven.status is matcher.Status.OPTIMAL and len(proven.parts) == 3
     assert [call[:3] for call in calls] == [(1, False, solve_module.PROOF_PASS_DTIME)] * 3  # no interleaving
-    assert calls[0][3] == pytest.approx(10, abs=0.01)  # the first of three parts of one size: a third of 30 s
+    # The first of three parts of one size: a third of what the split leaves of 30 s.
+    assert calls[0][3] == pytest.approx((30 - proven.times["split_s"]) / 3, abs=0.01)
 
     calls.clear()
     monkeypatch.setattr(solve_module, "PROOF_PASS_DTIME", 0.0)  # the pass stops before any proof
