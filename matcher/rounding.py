@@ -291,7 +291,7 @@ def legal_cap_groups(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> t
     kinds = pairs["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
     cap = kinds.map(caps).to_numpy(float)
     valued = pairs["candidate"].notna().to_numpy() & (pairs["contribution_per_unit"].to_numpy() > 0) & ~np.isnan(cap)
-    group = (pairs["partner_id"][valued] + "|" + pairs["candidate"][valued].astype(str)).reindex(pairs.index)
+    group = (pairs["partner_id"] + "|" + pairs["candidate"].astype(str)).where(valued, None)
     return group, cap
 
 
