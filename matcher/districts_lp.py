@@ -30,24 +30,34 @@ from matcher.flow import pooling_ceiling, rounding_slack
 from matcher.model import OBJECTIVE_SCALE, RELIABILITY_SCALE
 from matcher.rounding import legal_cap_groups
 from matcher.scenario import Scenario
-from matcher.sparse_lp import SparseLp
+from matcher.sparse_lp import SparseLp, solve_root
 from matcher.terms import coverage_lines, coverage_value, need_weight_series, travel_km
 
 LP_PAIRS_PER_S = 5_000  # GLOP did 3,700 a second on the state part (43,773 pairs), 6,500-26,000 on national regions
+# SCIP's root takes about (pairs / MIP_ROOT_PAIRS)² seconds on 2 cores: 6.8 s for a 6,624-pair part of a
+# generated state-like batch, 290 s for the state batch's 43,773 (a little below 2,550 for both).
+MIP_ROOT_PAIRS = 2_000
 
 
 @dataclass(frozen=True)
 class DistrictRelaxation:
-    """The LP's bound (in 1/OBJECTIVE_SCALE) and, per limited partner and district, its presence and amount."""
+    """The relaxation's bound (in 1/OBJECTIVE_SCALE) and, per limited partner and district, its presence and
+    amount; `method`: "district LP", or "district MIP" where SCIP's root with whole presences bounded it."""
 
     bound: int
     presence: pd.DataFrame = field(repr=False)  # partner_id, district_id, presence, sent
+    method: str = "district LP"
 
 
-def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
-                        time_limit_s: float) -> DistrictRelaxation | None:
+def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, time_limit_s: float,
+                        mip_time_limit_s: float = 0.0) -> DistrictRelaxation | None:
     """The LP's bound and presences; None where it does not apply (roles in the part, lexicographic solving,
-    no partner with a district limit) or cannot be solved within `time_limit_s`."""
+    no partner with a district limit) or cannot be solved within `time_limit_s`.
+
+    Where `mip_time_limit_s` allows for it (MIP_ROOT_PAIRS), the same rows with every presence whole go to
+    SCIP's root (`matcher.sparse_lp.solve_root`): where its bound is lower, it is the relaxation's, and its
+    presences (0 or 1) pick the districts.
+    """
     limits = batch.partners.set_index("partner_id")["max_districts"].dropna()
     if (len(batch.roles) or scenario.solver.mode != "weighted" or pairs.empty
             or not pairs["partner_id"].isin(limits.index).any() or len(pairs) > LP_PAIRS_PER_S * time_limit_s):
@@ -66,6 +76,13 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
     if solved is None:
         return None
     values, bound = solved
+    method = "district LP"
+    if (len(pairs) / MIP_ROOT_PAIRS) ** 2 <= mip_time_limit_s:
+        rooted = solve_root(lp, presence, mip_time_limit_s)
+        if rooted is not None and rooted[1] < bound:
+            bound, method = rooted[1], "district MIP"
+        if rooted is not None and rooted[0] is not None:
+            values = rooted[0]
     sent = pd.Series(values[amount]).groupby([pairs["partner_id"].to_numpy(), pairs["district_id"].to_numpy()]).sum()
     chosen = pd.DataFrame({"partner_id": keys.get_level_values(0), "district_id": keys.get_level_values(1),
                            "presence": values[presence]})
@@ -73,7 +90,7 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
     # As for the flow's bound: pooling everywhere it could happen, and the model's integer rounding (its
     # per-unit half also covers the cost coefficients'), plus a unit per pairing for the travel charges'.
     slack = pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario) + len(pairs)
-    return DistrictRelaxation(int(np.ceil(bound * OBJECTIVE_SCALE)) + slack, chosen)
+    return DistrictRelaxation(int(np.ceil(bound * OBJECTIVE_SCALE)) + slack, chosen, method)
 
 
 def credit_per_unit(pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray:

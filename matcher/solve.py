@@ -413,7 +413,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     started = time.perf_counter()
     completed = None
     lp_batch, lp_pairs = uncut or (batch, pairs)
-    relaxed = (district_relaxation(lp_batch, lp_pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s)
+    relaxed = (district_relaxation(lp_batch, lp_pairs, scenario, DISTRICT_LP_SHARE * limits.time_limit_s,
+                                   DISTRICT_MIP_SHARE * limits.time_limit_s)
                if len(pairs) >= WARM_START_PAIRS else None)
     labor = (labor_relaxation(batch, m.roles, scenario, LABOR_LP_SHARE * limits.time_limit_s)
              if pairs.empty and m.roles is not None and len(m.roles) >= LABOR_LP_CANDIDATES else None)
@@ -469,7 +470,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         if len(pairs) >= WARM_START_PAIRS:
             relaxations.append((relaxation_bound(batch, pairs, scenario), "flow relaxation"))
         if relaxed is not None:
-            relaxations.append((relaxed.bound, "district LP"))
+            relaxations.append((relaxed.bound, relaxed.method))
         outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, (bound, found_by), relaxations)
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
@@ -486,6 +487,7 @@ COMPLETION_GAP = 0.005  # the completion stops this close to its best (the searc
 # time it takes: with 0.6, the national batch's 30 region parts (shares of 0.64 ms a pair, the LP taking
 # about 0.3) went from 26,455 to 28,034 in all.
 DISTRICT_LP_SHARE = 0.6
+DISTRICT_MIP_SHARE = 0.3  # and at most this share to its root with whole presences (`district_relaxation`)
 LABOR_LP_CANDIDATES = 1_000  # roles-only parts with at least this many candidates are bounded by the labor LP
 LABOR_LP_SHARE = 0.25  # in at most this share of the part's time limit
 

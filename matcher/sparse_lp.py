@@ -43,6 +43,22 @@ class SparseLp:
         return (np.concatenate(self.objective), np.concatenate(self.upper), row[order], column[order],
                 value[order], lower, upper)
 
+    def proto(self, integer: np.ndarray | None = None) -> linear_solver_pb2.MPModelProto:
+        """The LP as a model for pywraplp; the columns at `integer` (indices) integer."""
+        objective, upper, row, column, value, row_lower, row_upper = self.arrays()
+        is_integer = np.zeros(len(objective), dtype=bool)
+        if integer is not None:
+            is_integer[integer] = True
+        proto = linear_solver_pb2.MPModelProto(maximize=True)
+        for cost, top, whole in zip(objective.tolist(), upper.tolist(), is_integer.tolist()):
+            proto.variable.add(lower_bound=0.0, upper_bound=top, objective_coefficient=cost, is_integer=whole)
+        starts = np.searchsorted(row, np.arange(self.n_rows + 1)).tolist()
+        columns, values = column.tolist(), value.tolist()
+        for r, (low, high) in enumerate(zip(row_lower.tolist(), row_upper.tolist())):
+            proto.constraint.add(var_index=columns[starts[r]:starts[r + 1]],
+                                 coefficient=values[starts[r]:starts[r + 1]], lower_bound=low, upper_bound=high)
+        return proto
+
     def solve(self, time_limit_s: float) -> tuple[np.ndarray, float] | None:
         """GLOP's columns and a bound on the optimum proven from its duals; None unless GLOP finds the optimum.
 
@@ -51,16 +67,8 @@ class SparseLp:
         on the machine's load; its wall time is capped at twice that, against a much slower machine.
         """
         objective, upper, row, column, value, row_lower, row_upper = self.arrays()
-        proto = linear_solver_pb2.MPModelProto(maximize=True)
-        for cost, top in zip(objective.tolist(), upper.tolist()):
-            proto.variable.add(lower_bound=0.0, upper_bound=top, objective_coefficient=cost)
-        starts = np.searchsorted(row, np.arange(self.n_rows + 1)).tolist()
-        columns, values = column.tolist(), value.tolist()
-        for r, (low, high) in enumerate(zip(row_lower.tolist(), row_upper.tolist())):
-            proto.constraint.add(var_index=columns[starts[r]:starts[r + 1]],
-                                 coefficient=values[starts[r]:starts[r + 1]], lower_bound=low, upper_bound=high)
         solver = pywraplp.Solver.CreateSolver("GLOP")
-        solver.LoadModelFromProto(proto)
+        solver.LoadModelFromProto(self.proto())
         solver.SetSolverSpecificParametersAsString(f"max_deterministic_time: {time_limit_s}")
         solver.SetTimeLimit(max(1, int(2000 * time_limit_s)))
         if solver.Solve() != pywraplp.Solver.OPTIMAL:
@@ -85,3 +93,30 @@ def dual_bound(objective: np.ndarray, upper: np.ndarray, row: np.ndarray, column
                          duals * np.where(np.isfinite(row_lower), row_lower, 0.0)).sum()
     reduced = objective - np.bincount(column, weights=value * duals[row], minlength=len(objective))
     return float(rows_part + (np.maximum(reduced, 0.0) * upper).sum())
+
+
+def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> tuple[np.ndarray | None, float] | None:
+    """The LP with the columns at `integer` integer, through SCIP's root node only: its cuts bound the optimum
+    more tightly than the LP does, and its heuristics may find a solution. Returns that solution (None if
+    there is none) and the bound; None where the root does not end within `time_limit_s`.
+
+    Stopping at the root keeps the answer the same from run to run (SCIP has no deterministic time limit;
+    the wall limit is a guard). Unlike the LP's, this bound rests on SCIP's tolerances (1e-6 on feasibility),
+    so it is widened by MIP_BOUND_MARGIN of the most the objective could be.
+    """
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    solver.LoadModelFromProto(lp.proto(integer))
+    solver.SetSolverSpecificParametersAsString("limits/nodes = 1\n")
+    solver.SetTimeLimit(max(1, int(1000 * time_limit_s)))
+    code = solver.Solve()
+    if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE) or solver.WallTime() > 1000 * time_limit_s:
+        return None
+    objective, upper = np.concatenate(lp.objective), np.concatenate(lp.upper)
+    bound = solver.Objective().BestBound() + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
+    response = linear_solver_pb2.MPSolutionResponse()
+    solver.FillSolutionResponseProto(response)
+    values = np.asarray(response.variable_value, float)
+    return (values if len(values) == lp.n_columns else None), bound
+
+
+MIP_BOUND_MARGIN = 1e-6

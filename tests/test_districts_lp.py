@@ -49,6 +49,20 @@ def test_a_district_limit_keeps_the_lp_from_spreading_a_partner_everywhere(tmp_p
     assert matcher.solve(two).objective == pytest.approx(1.5, abs=1e-4)
 
 
+def test_whole_presences_at_the_mip_root_bound_a_spread_partner_at_its_best_plan(tmp_path):
+    # The LP's 1.0 has P1 a third present in each district; with presences whole it is in one, 0.75.
+    batch = spread_batch(tmp_path, "1")
+    pairs = eligible_pairs(batch)
+    rooted = district_relaxation(batch, pairs, batch.scenario, 10.0, mip_time_limit_s=10.0)
+    assert rooted.method == "district MIP"
+    assert rooted.bound / OBJECTIVE_SCALE == pytest.approx(0.75, abs=1e-3)
+    assert sorted(rooted.presence["presence"].round(6).tolist()) == [0.0, 0.0, 1.0]
+    assert rooted.presence.loc[rooted.presence["presence"] > 0.5, "sent"].tolist() == pytest.approx([10.0])
+    # No time for the root at MIP_ROOT_PAIRS: the LP alone.
+    alone = district_relaxation(batch, pairs, batch.scenario, 10.0)
+    assert alone.method == "district LP" and alone.bound / OBJECTIVE_SCALE == pytest.approx(1.0, abs=1e-3)
+
+
 def test_what_a_partner_sends_a_district_is_held_to_its_presence_there_in_all(tmp_path, monkeypatch):
     # Three offers of 10, one district, three needs of 10 in three districts. Each pair alone allows
     # 10 × presence, so with presences of ⅓ each need could still get 3 × 3⅓, all it asks: 3 × 0.75.
@@ -101,18 +115,21 @@ def test_a_legal_cap_holds_in_the_lp(tmp_path):
 
 @pytest.mark.parametrize("soft", [False, True], ids=["as drawn", "soft policies and pooling"])
 def test_the_district_lp_bound_is_at_least_the_proven_optimum_on_random_batches(tmp_path, soft):
-    checked = 0
+    checked = tighter = 0
     for seed, batch, scenario, optimum in proven_optima(tmp_path, soft, range(24)):
         pairs = eligible_pairs(batch)
         relaxed = district_relaxation(batch, pairs, scenario, 10.0)
         if relaxed is None:
             continue  # no partner with a district limit among the pairs
         assert optimum <= relaxed.bound, seed
+        rooted = district_relaxation(batch, pairs, scenario, 10.0, mip_time_limit_s=10.0)
+        assert optimum <= rooted.bound <= relaxed.bound, seed
+        tighter += rooted.method == "district MIP"
         # Never looser than the flow's, but for the two bounds' allowances for the model's integer rounding.
         rounding = len(pairs) + rounding_slack(batch, pairs, scenario)
         assert relaxed.bound <= relaxation_bound(batch, pairs, scenario) + rounding, seed
         checked += 1
-    assert checked >= 8
+    assert checked >= 8 and tighter >= 1
 
 
 def test_each_limited_partner_starts_in_the_districts_the_lp_has_it_most_present(tmp_path):

@@ -175,18 +175,21 @@ def test_each_region_keeps_every_pair_into_its_districts_with_whole_offers_and_l
         assert region_batch.partners.set_index("partner_id").loc["P1", "max_districts"] == 1
 
 
-def test_the_regions_bounds_before_the_cut_add_up_to_the_bound_of_the_whole(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mip_share, bound", [(0.0, 1.75), (0.3, 1.5)], ids=["district LP", "district MIP"])
+def test_the_regions_bounds_before_the_cut_add_up_to_the_bound_of_the_whole(tmp_path, monkeypatch, mip_share, bound):
     # The flow sends P1 everywhere: 1.75 in the north (as in the district LP's tests) and 0.75 in the south, 2.5.
     # Each region's district LP holds P1 to one district there: 1.0 + 0.75 = 1.75; the best plan is 1.5.
+    # With its presences whole, each region's district MIP is at that region's best: 0.75 + 0.75.
     solve_module = importlib.import_module("matcher.solve")  # `matcher.solve` is the function
     batch = limited_two_region_batch(tmp_path)
     scenario = batch.scenario.with_({"solver.workers": 1})
     whole = matcher.solve(batch, scenario)
     monkeypatch.setattr(regions, "REGION_SPLIT_PAIRS", 1)
     monkeypatch.setattr(solve_module, "WARM_START_PAIRS", 1)  # a district LP for parts this small
+    monkeypatch.setattr(solve_module, "DISTRICT_MIP_SHARE", mip_share)
     result = matcher.solve(batch, scenario)
     (line,) = result.model_stats["region_splits"]
     assert whole.status is matcher.Status.OPTIMAL and whole.objective == pytest.approx(1.5, abs=1e-4)
     assert relaxation_bound(batch, eligible_pairs(batch), scenario) / 1e8 == pytest.approx(2.5, abs=1e-3)
-    assert line["bound_from"] == "uncut regions" and line["best_bound"] == pytest.approx(1.75, abs=1e-3)
-    assert result.best_bound == pytest.approx(1.75, abs=1e-3) and result.objective <= whole.objective + 1e-9
+    assert line["bound_from"] == "uncut regions" and line["best_bound"] == pytest.approx(bound, abs=1e-3)
+    assert result.best_bound == pytest.approx(bound, abs=1e-3) and result.objective <= whole.objective + 1e-9
