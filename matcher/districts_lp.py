@@ -37,6 +37,9 @@ LP_PAIRS_PER_S = 5_000  # GLOP did 3,700 a second on the state part (43,773 pair
 # SCIP's root takes about (pairs / MIP_ROOT_PAIRS)² seconds on 2 cores: 6.8 s for a 6,624-pair part of a
 # generated state-like batch, 290 s for the state batch's 43,773 (a little below 2,550 for both).
 MIP_ROOT_PAIRS = 2_000
+# The root's solution picks the districts only this close to its bound (0.1% on that batch): an early, poor one
+# would pick worse than the LP's presences.
+ROOT_PLAN_GAP = 0.02
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, t
     no partner with a district limit) or cannot be solved within `time_limit_s`.
 
     Where `mip_time_limit_s` allows for it (MIP_ROOT_PAIRS), the same rows with every presence whole go to
-    SCIP's root (`matcher.sparse_lp.solve_root`): where its bound is lower, it is the relaxation's, and its
-    presences (0 or 1) pick the districts.
+    SCIP's root (`matcher.sparse_lp.solve_root`): where its bound is lower, it is the relaxation's, and where
+    its solution is within ROOT_PLAN_GAP of that bound, its presences (0 or 1) pick the districts.
     """
     limits = batch.partners.set_index("partner_id")["max_districts"].dropna()
     if (len(batch.roles) or scenario.solver.mode != "weighted" or pairs.empty
@@ -78,11 +81,11 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, t
     values, bound = solved
     method = "district LP"
     if (len(pairs) / MIP_ROOT_PAIRS) ** 2 <= mip_time_limit_s:
-        rooted = solve_root(lp, presence, mip_time_limit_s)
-        if rooted is not None and rooted[1] < bound:
-            bound, method = rooted[1], "district MIP"
-        if rooted is not None and rooted[0] is not None:
-            values = rooted[0]
+        root = solve_root(lp, presence, mip_time_limit_s)
+        if root is not None and root.bound < bound:
+            bound, method = root.bound, "district MIP"
+        if root is not None and root.bound - root.objective <= ROOT_PLAN_GAP * max(abs(root.bound), 1.0):
+            values = root.values
     sent = pd.Series(values[amount]).groupby([pairs["partner_id"].to_numpy(), pairs["district_id"].to_numpy()]).sum()
     chosen = pd.DataFrame({"partner_id": keys.get_level_values(0), "district_id": keys.get_level_values(1),
                            "presence": values[presence]})

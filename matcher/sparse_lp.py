@@ -3,6 +3,7 @@ GLOP's tolerances: the relaxations that bound large parts (`matcher.districts_lp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
@@ -95,10 +96,18 @@ def dual_bound(objective: np.ndarray, upper: np.ndarray, row: np.ndarray, column
     return float(rows_part + (np.maximum(reduced, 0.0) * upper).sum())
 
 
-def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> tuple[np.ndarray | None, float] | None:
+class Root(NamedTuple):
+    """What SCIP's root found: a solution (None if none) and its objective, and a bound on the optimum."""
+
+    values: np.ndarray | None
+    objective: float
+    bound: float
+
+
+def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> Root | None:
     """The LP with the columns at `integer` integer, through SCIP's root node only: its cuts bound the optimum
-    more tightly than the LP does, and its heuristics may find a solution. Returns that solution (None if
-    there is none) and the bound; None where the root does not end within `time_limit_s`.
+    more tightly than the LP does, and its heuristics may find a solution. None where the root does not end
+    within `time_limit_s`.
 
     Stopping at the root keeps the answer the same from run to run (SCIP has no deterministic time limit;
     the wall limit is a guard). Unlike the LP's, this bound rests on SCIP's tolerances (1e-6 on feasibility),
@@ -116,7 +125,9 @@ def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> tuple[
     response = linear_solver_pb2.MPSolutionResponse()
     solver.FillSolutionResponseProto(response)
     values = np.asarray(response.variable_value, float)
-    return (values if len(values) == lp.n_columns else None), bound
+    if len(values) != lp.n_columns:
+        return Root(None, -np.inf, bound)
+    return Root(values, solver.Objective().Value(), bound)
 
 
 MIP_BOUND_MARGIN = 1e-6

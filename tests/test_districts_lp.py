@@ -49,7 +49,7 @@ def test_a_district_limit_keeps_the_lp_from_spreading_a_partner_everywhere(tmp_p
     assert matcher.solve(two).objective == pytest.approx(1.5, abs=1e-4)
 
 
-def test_whole_presences_at_the_mip_root_bound_a_spread_partner_at_its_best_plan(tmp_path):
+def test_whole_presences_at_the_mip_root_bound_a_spread_partner_at_its_best_plan(tmp_path, monkeypatch):
     # The LP's 1.0 has P1 a third present in each district; with presences whole it is in one, 0.75.
     batch = spread_batch(tmp_path, "1")
     pairs = eligible_pairs(batch)
@@ -58,9 +58,15 @@ def test_whole_presences_at_the_mip_root_bound_a_spread_partner_at_its_best_plan
     assert rooted.bound / OBJECTIVE_SCALE == pytest.approx(0.75, abs=1e-3)
     assert sorted(rooted.presence["presence"].round(6).tolist()) == [0.0, 0.0, 1.0]
     assert rooted.presence.loc[rooted.presence["presence"] > 0.5, "sent"].tolist() == pytest.approx([10.0])
-    # No time for the root at MIP_ROOT_PAIRS: the LP alone.
+    # No time for the root at MIP_ROOT_PAIRS: the LP alone, P1 spread over two or three districts.
     alone = district_relaxation(batch, pairs, batch.scenario, 10.0)
     assert alone.method == "district LP" and alone.bound / OBJECTIVE_SCALE == pytest.approx(1.0, abs=1e-3)
+    assert alone.presence["presence"].max() < 1.0 - 1e-6
+    # A root solution too far from its bound leaves the districts to the LP's presences.
+    monkeypatch.setattr("matcher.districts_lp.ROOT_PLAN_GAP", -1.0)
+    distrusted = district_relaxation(batch, pairs, batch.scenario, 10.0, mip_time_limit_s=10.0)
+    assert distrusted.bound == rooted.bound
+    assert distrusted.presence["presence"].tolist() == alone.presence["presence"].tolist()
 
 
 def test_what_a_partner_sends_a_district_is_held_to_its_presence_there_in_all(tmp_path, monkeypatch):

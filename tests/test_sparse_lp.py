@@ -30,9 +30,9 @@ def knapsack() -> tuple[SparseLp, np.ndarray]:
 def test_whole_columns_at_the_root_bound_tighter_than_the_lp():
     lp, columns = knapsack()
     assert lp.solve(10.0)[1] == pytest.approx(7.0)
-    values, bound = solve_root(lp, columns, 10.0)
-    assert values[columns].tolist() == pytest.approx([1.0, 0.0, 0.0])
-    assert 5.0 <= bound <= 5.0 + 1e-3  # widened by its margin only
+    root = solve_root(lp, columns, 10.0)
+    assert root.values[columns].tolist() == pytest.approx([1.0, 0.0, 0.0]) and root.objective == pytest.approx(5.0)
+    assert 5.0 <= root.bound <= 5.0 + 1e-3  # widened by its margin only
     assert lp.solve(10.0)[1] == pytest.approx(7.0)  # the root leaves the LP's columns as they were
 
 
