@@ -34,8 +34,8 @@ from matcher.sparse_lp import SparseLp, solve_root
 from matcher.terms import coverage_lines, coverage_value, need_weight_series, travel_km
 
 LP_PAIRS_PER_S = 5_000  # GLOP did 3,700 a second on the state part (43,773 pairs), 6,500-26,000 on national regions
-# SCIP's root takes about (pairs / MIP_ROOT_PAIRS)² seconds on 2 cores: 6.8 s for a 6,624-pair part of a
-# generated state-like batch, 290 s for the state batch's 43,773 (a little below 2,550 for both).
+# SCIP's root takes about (pairs / MIP_ROOT_PAIRS)² seconds on 2 cores: on generated state-like batches
+# 6.8 s for a 6,624-pair part, 38 s for 13,634, 290 s for the state batch's 43,773 (2,540, 2,210, 2,570).
 MIP_ROOT_PAIRS = 2_000
 # The root's solution picks the districts only this close to its bound (0.1% on that batch): an early, poor one
 # would pick worse than the LP's presences.
