@@ -82,10 +82,11 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, t
     method = "district LP"
     if (len(pairs) / MIP_ROOT_PAIRS) ** 2 <= mip_time_limit_s:
         root = solve_root(lp, presence, mip_time_limit_s)
-        if root is not None and root.bound < bound:
-            bound, method = root.bound, "district MIP"
-        if root is not None and root.bound - root.objective <= ROOT_PLAN_GAP * max(abs(root.bound), 1.0):
-            values = root.values
+        if root is not None:
+            if root.bound < bound:
+                bound, method = root.bound, "district MIP"
+            if root.bound - root.objective <= ROOT_PLAN_GAP * max(abs(root.bound), 1.0):
+                values = root.values
     sent = pd.Series(values[amount]).groupby([pairs["partner_id"].to_numpy(), pairs["district_id"].to_numpy()]).sum()
     chosen = pd.DataFrame({"partner_id": keys.get_level_values(0), "district_id": keys.get_level_values(1),
                            "presence": values[presence]})

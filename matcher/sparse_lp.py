@@ -44,22 +44,6 @@ class SparseLp:
         return (np.concatenate(self.objective), np.concatenate(self.upper), row[order], column[order],
                 value[order], lower, upper)
 
-    def proto(self, integer: np.ndarray | None = None) -> linear_solver_pb2.MPModelProto:
-        """The LP as a model for pywraplp; the columns at `integer` (indices) integer."""
-        objective, upper, row, column, value, row_lower, row_upper = self.arrays()
-        is_integer = np.zeros(len(objective), dtype=bool)
-        if integer is not None:
-            is_integer[integer] = True
-        proto = linear_solver_pb2.MPModelProto(maximize=True)
-        for cost, top, whole in zip(objective.tolist(), upper.tolist(), is_integer.tolist()):
-            proto.variable.add(lower_bound=0.0, upper_bound=top, objective_coefficient=cost, is_integer=whole)
-        starts = np.searchsorted(row, np.arange(self.n_rows + 1)).tolist()
-        columns, values = column.tolist(), value.tolist()
-        for r, (low, high) in enumerate(zip(row_lower.tolist(), row_upper.tolist())):
-            proto.constraint.add(var_index=columns[starts[r]:starts[r + 1]],
-                                 coefficient=values[starts[r]:starts[r + 1]], lower_bound=low, upper_bound=high)
-        return proto
-
     def solve(self, time_limit_s: float) -> tuple[np.ndarray, float] | None:
         """GLOP's columns and a bound on the optimum proven from its duals; None unless GLOP finds the optimum.
 
@@ -67,9 +51,10 @@ class SparseLp:
         batch's LP took 11.9 s and needed between 6 and 12 units), so whether it finishes does not depend
         on the machine's load; its wall time is capped at twice that, against a much slower machine.
         """
-        objective, upper, row, column, value, row_lower, row_upper = self.arrays()
+        arrays = self.arrays()
+        objective, upper, row, column, value, row_lower, row_upper = arrays
         solver = pywraplp.Solver.CreateSolver("GLOP")
-        solver.LoadModelFromProto(self.proto())
+        solver.LoadModelFromProto(model_proto(arrays))
         solver.SetSolverSpecificParametersAsString(f"max_deterministic_time: {time_limit_s}")
         solver.SetTimeLimit(max(1, int(2000 * time_limit_s)))
         if solver.Solve() != pywraplp.Solver.OPTIMAL:
@@ -82,6 +67,23 @@ class SparseLp:
         bound = min(dual_bound(objective, upper, row, column, value, row_lower, row_upper, sign * duals)
                     for sign in (1.0, -1.0))
         return np.asarray(response.variable_value, float), bound
+
+
+def model_proto(arrays: tuple[np.ndarray, ...], integer: np.ndarray | None = None) -> linear_solver_pb2.MPModelProto:
+    """`SparseLp.arrays` as a model for pywraplp; the columns at `integer` (indices) integer."""
+    objective, upper, row, column, value, row_lower, row_upper = arrays
+    is_integer = np.zeros(len(objective), dtype=bool)
+    if integer is not None:
+        is_integer[integer] = True
+    proto = linear_solver_pb2.MPModelProto(maximize=True)
+    for cost, top, whole in zip(objective.tolist(), upper.tolist(), is_integer.tolist()):
+        proto.variable.add(lower_bound=0.0, upper_bound=top, objective_coefficient=cost, is_integer=whole)
+    starts = np.searchsorted(row, np.arange(len(row_lower) + 1)).tolist()
+    columns, values = column.tolist(), value.tolist()
+    for r, (low, high) in enumerate(zip(row_lower.tolist(), row_upper.tolist())):
+        proto.constraint.add(var_index=columns[starts[r]:starts[r + 1]],
+                             coefficient=values[starts[r]:starts[r + 1]], lower_bound=low, upper_bound=high)
+    return proto
 
 
 def dual_bound(objective: np.ndarray, upper: np.ndarray, row: np.ndarray, column: np.ndarray, value: np.ndarray,
@@ -113,14 +115,15 @@ def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> Root |
     the wall limit is a guard). Unlike the LP's, this bound rests on SCIP's tolerances (1e-6 on feasibility),
     so it is widened by MIP_BOUND_MARGIN of the most the objective could be.
     """
+    arrays = lp.arrays()
     solver = pywraplp.Solver.CreateSolver("SCIP")
-    solver.LoadModelFromProto(lp.proto(integer))
+    solver.LoadModelFromProto(model_proto(arrays, integer))
     solver.SetSolverSpecificParametersAsString("limits/nodes = 1\n")
     solver.SetTimeLimit(max(1, int(1000 * time_limit_s)))
     code = solver.Solve()
     if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE) or solver.WallTime() > 1000 * time_limit_s:
         return None
-    objective, upper = np.concatenate(lp.objective), np.concatenate(lp.upper)
+    objective, upper = arrays[:2]
     bound = solver.Objective().BestBound() + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
     response = linear_solver_pb2.MPSolutionResponse()
     solver.FillSolutionResponseProto(response)
