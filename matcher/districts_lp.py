@@ -20,7 +20,8 @@ from CP-SAT's 2,299.3 to 2,236.7.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -30,36 +31,53 @@ from matcher.flow import pooling_ceiling, rounding_slack
 from matcher.model import OBJECTIVE_SCALE, RELIABILITY_SCALE
 from matcher.rounding import legal_cap_groups
 from matcher.scenario import Scenario
-from matcher.sparse_lp import SparseLp, solve_root
+from matcher.sparse_lp import SparseLp, search_bound, solve_root
 from matcher.terms import coverage_lines, coverage_value, need_weight_series, travel_km
 
 LP_PAIRS_PER_S = 5_000  # GLOP did 3,700 a second on the state part (43,773 pairs), 6,500-26,000 on national regions
 # SCIP's root takes about (pairs / MIP_ROOT_PAIRS)² seconds on 2 cores: on generated state-like batches
 # 6.8 s for a 6,624-pair part, 38 s for 13,634, 290 s for the state batch's 43,773 (2,540, 2,210, 2,570).
 MIP_ROOT_PAIRS = 2_000
-# The root's solution picks the districts only this close to its bound (0.1% on that batch): an early, poor one
-# would pick worse than the LP's presences.
-ROOT_PLAN_GAP = 0.02
+# A part too large for that root, in a run that need not be reproducible, gets HiGHS's search beside CP-SAT's,
+# where HiGHS's LP takes at most two thirds of its allowance at this rate (13.7 s on the state part: 3,200 a
+# second). On parts SCIP's root fits, HiGHS's root or search led to worse plans (526.9, 772.8 against 527.3, 776.4).
+MIP_SEARCH_PAIRS_PER_S = 2_000
+# The MIP's solution picks the districts only this close to its bound (0.1% on the 6,624-pair batch's root):
+# an early, poor one would pick worse than the LP's presences.
+MIP_PLAN_GAP = 0.02
 
 
 @dataclass(frozen=True)
 class DistrictRelaxation:
     """The relaxation's bound (in 1/OBJECTIVE_SCALE) and, per limited partner and district, its presence and
-    amount; `method`: "district LP", or "district MIP" where SCIP's root with whole presences bounded it."""
+    amount; `method`: "district LP", or "district MIP" where SCIP or HiGHS, with whole presences, bounded it."""
 
     bound: int
     presence: pd.DataFrame = field(repr=False)  # partner_id, district_id, presence, sent
     method: str = "district LP"
+    searching: Future | None = field(default=None, repr=False)  # HiGHS's search, under way: its bound in units
+
+    def settled(self) -> DistrictRelaxation:
+        """The relaxation once its HiGHS search (if any) has ended, with the search's bound where it is lower."""
+        if self.searching is None:
+            return self
+        searched = self.searching.result()
+        if searched is None or searched >= self.bound:
+            return replace(self, searching=None)
+        return replace(self, bound=searched, method="district MIP", searching=None)
 
 
 def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, time_limit_s: float,
-                        mip_time_limit_s: float = 0.0) -> DistrictRelaxation | None:
+                        mip_time_limit_s: float = 0.0, search_time_limit_s: float = 0.0) -> DistrictRelaxation | None:
     """The LP's bound and presences; None where it does not apply (roles in the part, lexicographic solving,
     no partner with a district limit) or cannot be solved within `time_limit_s`.
 
-    Where `mip_time_limit_s` allows for it (MIP_ROOT_PAIRS), the same rows with every presence whole go to
-    SCIP's root (`matcher.sparse_lp.solve_root`): where its bound is lower, it is the relaxation's, and where
-    its solution is within ROOT_PLAN_GAP of that bound, its presences (0 or 1) pick the districts.
+    Where `mip_time_limit_s` allows for it, the same rows with every presence whole go to SCIP's root
+    (`matcher.sparse_lp.solve_root`, MIP_ROOT_PAIRS): where its bound is lower, it is the relaxation's, and
+    where its solution is within MIP_PLAN_GAP of it, its presences (0 or 1) pick the districts. Parts too
+    large for that root, in runs that need not be reproducible, get a HiGHS search for `search_time_limit_s`
+    instead, on a thread beside the model's own search (MIP_SEARCH_PAIRS_PER_S): its bound counts once it has
+    ended (`DistrictRelaxation.settled`).
     """
     limits = batch.partners.set_index("partner_id")["max_districts"].dropna()
     if (len(batch.roles) or scenario.solver.mode != "weighted" or pairs.empty
@@ -80,21 +98,43 @@ def district_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, t
         return None
     values, bound = solved
     method = "district LP"
+    # As for the flow's bound: pooling everywhere it could happen, and the model's integer rounding (its
+    # per-unit half also covers the cost coefficients'), plus a unit per pairing for the travel charges'.
+    slack = pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario) + len(pairs)
+    searching = None
     if (len(pairs) / MIP_ROOT_PAIRS) ** 2 <= mip_time_limit_s:
         root = solve_root(lp, presence, mip_time_limit_s)
         if root is not None:
             if root.bound < bound:
                 bound, method = root.bound, "district MIP"
-            if root.bound - root.objective <= ROOT_PLAN_GAP * max(abs(root.bound), 1.0):
+            if root.bound - root.objective <= MIP_PLAN_GAP * max(abs(root.bound), 1.0):
                 values = root.values
+    elif not scenario.solver.deterministic and len(pairs) / MIP_SEARCH_PAIRS_PER_S <= search_time_limit_s:
+        searching = in_background(searched_bound, lp, presence, search_time_limit_s, slack)
     sent = pd.Series(values[amount]).groupby([pairs["partner_id"].to_numpy(), pairs["district_id"].to_numpy()]).sum()
     chosen = pd.DataFrame({"partner_id": keys.get_level_values(0), "district_id": keys.get_level_values(1),
                            "presence": values[presence]})
     chosen["sent"] = sent.reindex(keys).to_numpy()
-    # As for the flow's bound: pooling everywhere it could happen, and the model's integer rounding (its
-    # per-unit half also covers the cost coefficients'), plus a unit per pairing for the travel charges'.
-    slack = pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario) + len(pairs)
-    return DistrictRelaxation(int(np.ceil(bound * OBJECTIVE_SCALE)) + slack, chosen, method)
+    return DistrictRelaxation(in_units(bound, slack), chosen, method, searching)
+
+
+def in_units(bound: float, slack: int) -> int:
+    """A bound of the LP in the model's units (1/OBJECTIVE_SCALE), with the allowance for what it leaves out."""
+    return int(np.ceil(bound * OBJECTIVE_SCALE)) + slack
+
+
+def searched_bound(lp: SparseLp, presence: np.ndarray, time_limit_s: float, slack: int) -> int | None:
+    """HiGHS's bound on the LP with whole presences after `time_limit_s`, in units; None if it holds none."""
+    bound = search_bound(lp, presence, time_limit_s)
+    return None if bound is None else in_units(bound, slack)
+
+
+def in_background(function, *args) -> Future:
+    """`function(*args)` on a thread of its own: HiGHS lets go of the GIL while it solves."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    future = executor.submit(function, *args)
+    executor.shutdown(wait=False)
+    return future
 
 
 def credit_per_unit(pairs: pd.DataFrame, scenario: Scenario) -> np.ndarray:

@@ -1,12 +1,16 @@
 """A linear program held as numpy arrays, solved by GLOP, with a bound from its duals that holds whatever
-GLOP's tolerances: the relaxations that bound large parts (`matcher.districts_lp`, `matcher.labor_lp`)."""
+GLOP's tolerances: the relaxations that bound large parts (`matcher.districts_lp`, `matcher.labor_lp`);
+and the same with some columns whole, through SCIP's root or a HiGHS search."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import NamedTuple
 
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
+from ortools.math_opt import model_pb2
+from ortools.math_opt.python import mathopt
 
 
 @dataclass
@@ -98,15 +102,15 @@ def dual_bound(objective: np.ndarray, upper: np.ndarray, row: np.ndarray, column
     return float(rows_part + (np.maximum(reduced, 0.0) * upper).sum())
 
 
-class Root(NamedTuple):
-    """What SCIP's root found: a solution (None if none) and its objective, and a bound on the optimum."""
+class MipResult(NamedTuple):
+    """What a MIP solver found: a solution (None if none) and its objective, and a bound on the optimum."""
 
     values: np.ndarray | None
     objective: float
     bound: float
 
 
-def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> Root | None:
+def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> MipResult | None:
     """The LP with the columns at `integer` integer, through SCIP's root node only: its cuts bound the optimum
     more tightly than the LP does, and its heuristics may find a solution. None where the root does not end
     within `time_limit_s`.
@@ -129,8 +133,54 @@ def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> Root |
     solver.FillSolutionResponseProto(response)
     values = np.asarray(response.variable_value, float)
     if len(values) != lp.n_columns:
-        return Root(None, -np.inf, bound)
-    return Root(values, solver.Objective().Value(), bound)
+        return MipResult(None, -np.inf, bound)
+    return MipResult(values, solver.Objective().Value(), bound)
+
+
+def search_bound(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> float | None:
+    """A bound on the LP with the columns at `integer` integer, from HiGHS's search (bundled with OR-Tools,
+    through MathOpt) after `time_limit_s`; None where it holds none by then.
+
+    For parts too large for SCIP's root in runs that need not be reproducible: HiGHS's LP is 3.6 times as
+    fast as SCIP's on the state part, and its cuts bound it more tightly within seconds, but it stops on the
+    clock. Its bound, too, rests on tolerances and is widened by MIP_BOUND_MARGIN.
+    """
+    arrays = lp.arrays()
+    model = mathopt.Model.from_model_proto(mathopt_proto(arrays, integer))
+    result = mathopt.solve(model, mathopt.SolverType.HIGHS,
+                           params=mathopt.SolveParameters(time_limit=timedelta(seconds=time_limit_s)))
+    bound = result.termination.objective_bounds.dual_bound
+    if not np.isfinite(bound):
+        return None
+    objective, upper = arrays[:2]
+    return bound + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
+
+
+def mathopt_proto(arrays: tuple[np.ndarray, ...], integer: np.ndarray) -> model_pb2.ModelProto:
+    """`SparseLp.arrays` as a MathOpt model, the columns at `integer` (indices) whole."""
+    objective, upper, row, column, value, row_lower, row_upper = arrays
+    proto = model_pb2.ModelProto()
+    columns = proto.variables
+    columns.ids.extend(range(len(objective)))
+    columns.lower_bounds.extend(np.zeros(len(objective)).tolist())
+    columns.upper_bounds.extend(upper.tolist())
+    is_integer = np.zeros(len(objective), dtype=bool)
+    is_integer[integer] = True
+    columns.integers.extend(is_integer.tolist())
+    proto.objective.maximize = True
+    costs = np.flatnonzero(objective)
+    proto.objective.linear_coefficients.ids.extend(costs.tolist())
+    proto.objective.linear_coefficients.values.extend(objective[costs].tolist())
+    rows = proto.linear_constraints
+    rows.ids.extend(range(len(row_lower)))
+    rows.lower_bounds.extend(row_lower.tolist())
+    rows.upper_bounds.extend(row_upper.tolist())
+    order = np.lexsort((column, row))  # MathOpt wants the entries in row-major order
+    matrix = proto.linear_constraint_matrix
+    matrix.row_ids.extend(row[order].tolist())
+    matrix.column_ids.extend(column[order].tolist())
+    matrix.coefficients.extend(value[order].tolist())
+    return proto
 
 
 MIP_BOUND_MARGIN = 1e-6

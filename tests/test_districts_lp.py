@@ -58,15 +58,32 @@ def test_whole_presences_at_the_mip_root_bound_a_spread_partner_at_its_best_plan
     assert rooted.bound / OBJECTIVE_SCALE == pytest.approx(0.75, abs=1e-3)
     assert sorted(rooted.presence["presence"].round(6).tolist()) == [0.0, 0.0, 1.0]
     assert rooted.presence.loc[rooted.presence["presence"] > 0.5, "sent"].tolist() == pytest.approx([10.0])
-    # No time for the root at MIP_ROOT_PAIRS: the LP alone, P1 spread over two or three districts.
+    # No time for a MIP: the LP alone, P1 spread over two or three districts.
     alone = district_relaxation(batch, pairs, batch.scenario, 10.0)
     assert alone.method == "district LP" and alone.bound / OBJECTIVE_SCALE == pytest.approx(1.0, abs=1e-3)
     assert alone.presence["presence"].max() < 1.0 - 1e-6
-    # A root solution too far from its bound leaves the districts to the LP's presences.
-    monkeypatch.setattr("matcher.districts_lp.ROOT_PLAN_GAP", -1.0)
+    # A MIP solution too far from its bound leaves the districts to the LP's presences.
+    monkeypatch.setattr("matcher.districts_lp.MIP_PLAN_GAP", -1.0)
     distrusted = district_relaxation(batch, pairs, batch.scenario, 10.0, mip_time_limit_s=10.0)
     assert distrusted.bound == rooted.bound
     assert distrusted.presence["presence"].tolist() == alone.presence["presence"].tolist()
+
+
+def test_a_highs_search_beside_the_model_bounds_a_spread_partner_once_settled(tmp_path, monkeypatch):
+    # Too large for SCIP's root (here: at any size), in a run that need not be reproducible: HiGHS searches on a
+    # thread. Its bound, 0.75, counts once it has ended; the districts stay the LP's.
+    monkeypatch.setattr("matcher.districts_lp.MIP_ROOT_PAIRS", 1e-9)
+    batch = spread_batch(tmp_path, "1")
+    pairs = eligible_pairs(batch)
+    searching = district_relaxation(batch, pairs, batch.scenario.with_({"solver.deterministic": False}), 10.0,
+                                    search_time_limit_s=10.0)
+    assert searching.method == "district LP" and searching.bound / OBJECTIVE_SCALE == pytest.approx(1.0, abs=1e-3)
+    settled = searching.settled()
+    assert settled.method == "district MIP" and settled.bound / OBJECTIVE_SCALE == pytest.approx(0.75, abs=1e-3)
+    assert settled.presence["presence"].tolist() == searching.presence["presence"].tolist()
+    assert settled.searching is None and settled.settled() is settled
+    # A reproducible run does not search on the clock.
+    assert district_relaxation(batch, pairs, batch.scenario, 10.0, search_time_limit_s=10.0).searching is None
 
 
 def test_what_a_partner_sends_a_district_is_held_to_its_presence_there_in_all(tmp_path, monkeypatch):
@@ -120,8 +137,8 @@ def test_a_legal_cap_holds_in_the_lp(tmp_path):
 
 
 @pytest.mark.parametrize("soft", [False, True], ids=["as drawn", "soft policies and pooling"])
-def test_the_district_lp_bound_is_at_least_the_proven_optimum_on_random_batches(tmp_path, soft):
-    checked = tighter = 0
+def test_the_district_lp_bound_is_at_least_the_proven_optimum_on_random_batches(tmp_path, monkeypatch, soft):
+    checked = tighter = searched_tighter = 0
     for seed, batch, scenario, optimum in proven_optima(tmp_path, soft, range(24)):
         pairs = eligible_pairs(batch)
         relaxed = district_relaxation(batch, pairs, scenario, 10.0)
@@ -130,12 +147,18 @@ def test_the_district_lp_bound_is_at_least_the_proven_optimum_on_random_batches(
         assert optimum <= relaxed.bound, seed
         rooted = district_relaxation(batch, pairs, scenario, 10.0, mip_time_limit_s=10.0)
         assert optimum <= rooted.bound <= relaxed.bound, seed
+        with monkeypatch.context() as patched:  # too large for the root, in a run that need not be reproducible
+            patched.setattr("matcher.districts_lp.MIP_ROOT_PAIRS", 1e-9)
+            searched = district_relaxation(batch, pairs, scenario.with_({"solver.deterministic": False}), 10.0,
+                                           search_time_limit_s=10.0).settled()
+        assert optimum <= searched.bound <= relaxed.bound, seed
+        searched_tighter += searched.method == "district MIP"
         tighter += rooted.method == "district MIP"
         # Never looser than the flow's, but for the two bounds' allowances for the model's integer rounding.
         rounding = len(pairs) + rounding_slack(batch, pairs, scenario)
         assert relaxed.bound <= relaxation_bound(batch, pairs, scenario) + rounding, seed
         checked += 1
-    assert checked >= 8 and tighter >= 1
+    assert checked >= 8 and tighter >= 1 and searched_tighter >= 1
 
 
 def test_each_limited_partner_starts_in_the_districts_the_lp_has_it_most_present(tmp_path):

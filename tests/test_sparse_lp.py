@@ -1,8 +1,9 @@
-"""The sparse LP under the relaxations: any row multipliers bound it from above; whole columns at SCIP's root."""
+"""The sparse LP under the relaxations: any row multipliers bound it from above; whole columns at SCIP's root
+or in HiGHS's search bound it more tightly."""
 import numpy as np
 import pytest
 
-from matcher.sparse_lp import SparseLp, dual_bound, solve_root
+from matcher.sparse_lp import SparseLp, dual_bound, search_bound, solve_root
 
 
 def test_any_multipliers_bound_the_lp_from_above():
@@ -34,6 +35,11 @@ def test_whole_columns_at_the_root_bound_tighter_than_the_lp():
     assert root.values[columns].tolist() == pytest.approx([1.0, 0.0, 0.0]) and root.objective == pytest.approx(5.0)
     assert 5.0 <= root.bound <= 5.0 + 1e-3  # widened by its margin only
     assert lp.solve(10.0)[1] == pytest.approx(7.0)  # the root leaves the LP's columns as they were
+
+
+def test_whole_columns_in_highs_search_bound_tighter_than_the_lp():
+    lp, columns = knapsack()
+    assert 5.0 <= search_bound(lp, columns, 10.0) <= 5.0 + 1e-3
 
 
 def test_a_root_that_cannot_end_in_its_time_gives_nothing():
