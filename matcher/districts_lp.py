@@ -20,7 +20,8 @@ from CP-SAT's 2,299.3 to 2,236.7.
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -57,10 +58,13 @@ class DistrictRelaxation:
     method: str = "district LP"
     searching: Future | None = field(default=None, repr=False)  # HiGHS's search, under way: its bound in units
 
-    def settled(self) -> DistrictRelaxation:
-        """The relaxation once its HiGHS search (if any) has ended, with the search's bound where it is lower."""
+    def settled(self, stopped: bool = False) -> DistrictRelaxation:
+        """The relaxation once its HiGHS search (if any) has ended, with the search's bound where it is lower;
+        `stopped` (the run was interrupted): without waiting for a search still under way."""
         if self.searching is None:
             return self
+        if stopped and not self.searching.done():
+            return replace(self, searching=None)
         searched = self.searching.result()
         if searched is None or searched >= self.bound:
             return replace(self, searching=None)
@@ -130,10 +134,17 @@ def searched_bound(lp: SparseLp, presence: np.ndarray, time_limit_s: float, slac
 
 
 def in_background(function, *args) -> Future:
-    """`function(*args)` on a thread of its own: HiGHS lets go of the GIL while it solves."""
-    executor = ThreadPoolExecutor(max_workers=1)
-    future = executor.submit(function, *args)
-    executor.shutdown(wait=False)
+    """`function(*args)` on a thread of its own (HiGHS lets go of the GIL while it solves). A daemon thread,
+    so that a run stopped by Ctrl-C need not wait for it: MathOpt's HiGHS cannot be interrupted."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="highs", daemon=True).start()
     return future
 
 

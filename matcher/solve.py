@@ -451,7 +451,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         status = Status.FEASIBLE  # best only near an LP, or a ranked term held at a value not proven best
     searched_whole = status.has_plan and not near  # CP-SAT's bound is the part's
     if relaxed is not None:
-        relaxed = relaxed.settled()  # HiGHS's search beside CP-SAT's has ended (`district_relaxation`)
+        relaxed = relaxed.settled(stopped=INTERRUPT.requested)  # HiGHS's search beside CP-SAT's has ended
     outcome = PartOutcome(index, status, near.method if near else "cp-sat", start=start, stages=stages,
                           build_s=build_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,

@@ -1,6 +1,7 @@
 """The district LP: a bound that knows partners' district limits, and the districts it picks for the warm start."""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 
 import pandas as pd
@@ -82,6 +83,9 @@ def test_a_highs_search_beside_the_model_bounds_a_spread_partner_once_settled(tm
     assert settled.method == "district MIP" and settled.bound / OBJECTIVE_SCALE == pytest.approx(0.75, abs=1e-3)
     assert settled.presence["presence"].tolist() == searching.presence["presence"].tolist()
     assert settled.searching is None and settled.settled() is settled
+    # A run stopped by Ctrl-C does not wait for a search still under way: the LP's bound stands.
+    under_way = dataclasses.replace(searching, searching=concurrent.futures.Future())
+    assert under_way.settled(stopped=True).bound == searching.bound
     # A reproducible run does not search on the clock.
     assert district_relaxation(batch, pairs, batch.scenario, 10.0, search_time_limit_s=10.0).searching is None
 
