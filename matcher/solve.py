@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -357,11 +358,11 @@ def solve_in_turn(parts: list[Part], task: Callable[[Part, float], tuple], submi
                   report: PartProgress) -> list[PartOutcome]:
     """Keep `slots` parts solving, smallest first, each started with its time share as a slot frees up."""
     outcomes: list[PartOutcome | None] = [None] * len(parts)
-    waiting = sorted(range(len(parts)), key=lambda i: (parts[i].size, i))
+    waiting = deque(sorted(range(len(parts)), key=lambda i: (parts[i].size, i)))
     running: dict = {}
     while waiting or running:
         while waiting and len(running) < slots:
-            i = waiting.pop(0)
+            i = waiting.popleft()
             share = shares.start(parts[i])
             running[submit(task(parts[i], share))] = (i, share)
         for future in first_done(list(running)):
