@@ -492,7 +492,8 @@ COMPLETION_GAP = 0.005  # the completion stops this close to its best (the searc
 DISTRICT_LP_SHARE = 0.6
 DISTRICT_MIP_SHARE = 0.3  # and at most this share to its root with whole presences (`district_relaxation`)
 # or, too large for that root and not reproducible, this share to HiGHS's search beside CP-SAT's. On the generated
-# state batch (120 s): 3.81% without it; 3.45% with 0.3, 2.91% with 0.6, 3.04% with 0.85 (2,233.6 / 2,298.6 at 0.6).
+# state batch (120 s): 3.81% without it; 3.45% with 0.3, 2.91% with 0.6 (3.06% and 3.08% in two more runs), 3.04%
+# with 0.85.
 DISTRICT_SEARCH_SHARE = 0.6
 LABOR_LP_CANDIDATES = 1_000  # roles-only parts with at least this many candidates are bounded by the labor LP
 LABOR_LP_SHARE = 0.25  # in at most this share of the part's time limit
