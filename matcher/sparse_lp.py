@@ -142,7 +142,7 @@ def search_bound(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> floa
     through MathOpt) after `time_limit_s`; None where it holds none by then.
 
     For parts too large for SCIP's root in runs that need not be reproducible: HiGHS's LP is 3.6 times as
-    fast as SCIP's on the state part, and its cuts bound it more tightly within seconds, but it stops on the
+    fast as SCIP's on the state part, and its cuts bound it more tightly within 30 s, but it stops on the
     clock. Its bound, too, rests on tolerances and is widened by MIP_BOUND_MARGIN.
     """
     arrays = lp.arrays()
