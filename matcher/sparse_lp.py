@@ -117,7 +117,7 @@ def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> MipRes
 
     Stopping at the root keeps the answer the same from run to run (SCIP has no deterministic time limit;
     the wall limit is a guard). Unlike the LP's, this bound rests on SCIP's tolerances (1e-6 on feasibility),
-    so it is widened by MIP_BOUND_MARGIN of the most the objective could be.
+    so it is `widened`.
     """
     arrays = lp.arrays()
     solver = pywraplp.Solver.CreateSolver("SCIP")
@@ -127,8 +127,7 @@ def solve_root(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> MipRes
     code = solver.Solve()
     if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE) or solver.WallTime() > 1000 * time_limit_s:
         return None
-    objective, upper = arrays[:2]
-    bound = solver.Objective().BestBound() + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
+    bound = widened(solver.Objective().BestBound(), arrays)
     response = linear_solver_pb2.MPSolutionResponse()
     solver.FillSolutionResponseProto(response)
     values = np.asarray(response.variable_value, float)
@@ -143,7 +142,7 @@ def search_bound(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> floa
 
     For parts too large for SCIP's root in runs that need not be reproducible: HiGHS's LP is 3.6 times as
     fast as SCIP's on the state part, and its cuts bound it more tightly within 30 s, but it stops on the
-    clock. Its bound, too, rests on tolerances and is widened by MIP_BOUND_MARGIN.
+    clock. Its bound, too, rests on tolerances and is `widened`.
     """
     arrays = lp.arrays()
     model = mathopt.Model.from_model_proto(mathopt_proto(arrays, integer))
@@ -152,8 +151,7 @@ def search_bound(lp: SparseLp, integer: np.ndarray, time_limit_s: float) -> floa
     bound = result.termination.objective_bounds.dual_bound
     if not np.isfinite(bound):
         return None
-    objective, upper = arrays[:2]
-    return bound + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
+    return widened(bound, arrays)
 
 
 def mathopt_proto(arrays: tuple[np.ndarray, ...], integer: np.ndarray) -> model_pb2.ModelProto:
@@ -184,3 +182,10 @@ def mathopt_proto(arrays: tuple[np.ndarray, ...], integer: np.ndarray) -> model_
 
 
 MIP_BOUND_MARGIN = 1e-6
+
+
+def widened(bound: float, arrays: tuple[np.ndarray, ...]) -> float:
+    """A MIP solver's bound on `SparseLp.arrays`, widened by MIP_BOUND_MARGIN of the most the objective could
+    be: unlike the LP's, it rests on the solver's tolerances."""
+    objective, upper = arrays[:2]
+    return bound + MIP_BOUND_MARGIN * float(np.abs(objective * upper).sum())
