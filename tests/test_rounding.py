@@ -12,7 +12,7 @@ from matcher.generate import generate_batch
 from matcher.model import build_model
 from matcher.rounding import (cut_over, in_conflict, keep_locks, locked_pairs, over_district_limit, rounded_plan,
                               second_need_of_whole_offer)
-from matcher.solve import warm_start
+from matcher.solve import hint_amounts, warm_start
 from matcher.verify import verify_tables
 from tests.builders import build
 
@@ -105,10 +105,24 @@ def test_the_warm_start_completes_the_rounded_plan_and_the_search_starts_from_it
     pairs = eligible_pairs(batch)
     assert len(pairs) >= 1_000
     m = build_model(batch, pairs, scenario)
-    assert warm_start(m, scenario.solver)[0] == "complete"
-    hinted = {v.index for v in m.used}
-    assert hinted <= {i for i in m.model.proto.solution_hint.vars}
-    assert len(m.model.proto.solution_hint.vars) == len(m.model.proto.variables)
+    start, completed = warm_start(m, scenario.solver)
+    assert start == "complete"
+    hint = m.model.proto.solution_hint
+    assert list(hint.vars) == list(range(len(m.model.proto.variables)))
+    assert list(hint.values) == list(completed.response_proto.solution)
+
+
+def test_the_rounded_amounts_are_hinted_on_every_pair(tmp_path):
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, partners=40, offers=120, needs=80))
+    pairs = eligible_pairs(batch)
+    m = build_model(batch, pairs, batch.scenario)
+    amounts = np.where(np.arange(len(pairs)) % 3 == 0, pairs["upper"].to_numpy("int64"), 0)
+    hint_amounts(m.model, m, amounts)
+    hinted = dict(zip(m.model.proto.solution_hint.vars, m.model.proto.solution_hint.values))
+    assert [hinted[used.index] for used in m.used] == (amounts > 0).astype(int).tolist()
+    divisible = pairs["divisible"].to_numpy()
+    assert [hinted[m.amount[p].index] for p in np.flatnonzero(divisible)] == amounts[divisible].tolist()
+    assert len(hinted) == len(pairs) + int(divisible.sum())
 
 
 def test_two_floors_on_one_offer_share_it_within_its_quantity(tmp_path):
