@@ -17,7 +17,7 @@ import pandas as pd
 from ortools.sat.python import cp_model
 
 from matcher.batch import Batch
-from matcher.model import AllocationModel, scaled
+from matcher.model import AllocationModel, add_hints, scaled
 from matcher.outputs import LABOR_COLUMNS
 from matcher.registry import Rule, Term, registrar
 from matcher.scenario import Scenario
@@ -327,18 +327,15 @@ def add_lead_hint(m: AllocationModel) -> None:
             taken.add(role_id)
             chosen.add(i)
             left[partner_id] -= hours
-    for i, variable in m.lead.items():
-        m.model.add_hint(variable, i in chosen)
+    add_hints(m.model, [variable.index for variable in m.lead.values()], [int(i in chosen) for i in m.lead])
 
 
 def hint_positions(m: AllocationModel, leads: np.ndarray, supports: np.ndarray) -> None:
     """Hint every lead and support variable at a plan's positions (0/1 per candidate row), in place of any
     earlier hint (a roles-only part has no other)."""
     m.model.clear_hints()
-    for i, variable in m.lead.items():
-        m.model.add_hint(variable, bool(leads[i]))
-    for i, variable in m.support.items():
-        m.model.add_hint(variable, bool(supports[i]))
+    for variables, chosen in ((m.lead, leads), (m.support, supports)):
+        add_hints(m.model, [variable.index for variable in variables.values()], [int(chosen[i]) for i in variables])
 
 
 def chosen_positions(m: AllocationModel, solver: cp_model.CpSolver) -> pd.DataFrame:

@@ -252,3 +252,20 @@ def test_a_large_roles_only_part_searches_near_its_lp_and_is_bounded_by_it(tmp_p
     assert (outcome.start, outcome.bound_from, outcome.bound) == ("labor LP", "labor LP", relaxed.bound)
     assert outcome.status is matcher.Status.FEASIBLE and seen
     assert {bound for _, _, bound in seen} == {relaxed.bound / OBJECTIVE_SCALE}  # never the restricted copy's own
+
+
+def test_the_rounded_positions_are_hinted_on_every_lead_and_support(tmp_path):
+    from matcher.labor import hint_positions
+    from matcher.model import build_model
+
+    part, pairs, scenario = largest_roles_part(tmp_path)
+    m = build_model(part.batch, pairs, scenario, role_candidates=part.role_candidates)
+    leads = (np.arange(len(m.roles)) % 3 == 0).astype(int)
+    supports = (np.arange(len(m.roles)) % 3 == 1).astype(int)
+    m.model.add_hint(next(iter(m.lead.values())), 1)  # an earlier hint, cleared
+    hint_positions(m, leads, supports)
+    hint = m.model.proto.solution_hint
+    hinted = dict(zip(hint.vars, hint.values))
+    assert len(hint.vars) == len(hinted) == len(m.lead) + len(m.support)
+    assert all(hinted[v.index] == leads[i] for i, v in m.lead.items())
+    assert all(hinted[v.index] == supports[i] for i, v in m.support.items())

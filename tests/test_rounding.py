@@ -162,3 +162,20 @@ def test_a_pairing_lock_matches_every_pair_with_all_the_ids_it_names(tmp_path):
     matched = {lock: set(zip(pairs.loc[group["position"], "offer_id"], pairs.loc[group["position"], "need_id"]))
                for lock, group in locks.groupby("lock")}
     assert matched == {"lock:0": {("O1", "N2"), ("O3", "N2")}, "lock:1": {("O2", "N2")}, "lock:2": {("O2", "N1")}}
+
+
+def test_an_earlier_plan_is_hinted_on_every_pair_within_its_upper_bound(tmp_path):
+    from matcher.model import hint_plan
+
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 3, partners=40, offers=120, needs=80))
+    pairs = eligible_pairs(batch)
+    m = build_model(batch, pairs, batch.scenario)
+    plan = {(offer, need): int(upper) + 1
+            for p, (offer, need, upper) in enumerate(zip(pairs["offer_id"], pairs["need_id"], pairs["upper"]))
+            if p % 2 == 0}
+    hint_plan(m, plan)
+    hinted = dict(zip(m.model.proto.solution_hint.vars, m.model.proto.solution_hint.values))
+    amounts = np.where(np.arange(len(pairs)) % 2 == 0, pairs["upper"].to_numpy("int64"), 0)
+    assert [hinted[used.index] for used in m.used] == (amounts > 0).astype(int).tolist()
+    divisible = pairs["divisible"].to_numpy()
+    assert [hinted[m.amount[p].index] for p in np.flatnonzero(divisible)] == amounts[divisible].tolist()
