@@ -27,6 +27,7 @@ from matcher.explain import with_reasons
 from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
 from matcher.labor import add_lead_hint, chosen_positions, hint_positions
 from matcher.labor_lp import ROUNDING_SHARE, labor_relaxation, rounded_roles
+from matcher.lns import search_by_districts
 from matcher.model import OBJECTIVE_SCALE, add_hints, build_model
 from matcher.outputs import build_tables, objective_terms
 from matcher.result import Result, Status
@@ -245,6 +246,7 @@ class PartOutcome:
     uncut_bound: int | None = None  # a region's bound before the cut (see `solve_part`); None: not a region
     variables: int = 0
     constraints: int = 0
+    neighbourhoods: dict[str, int] | None = None  # a search by districts: neighbourhoods searched and improved
 
     def summary(self, part: Part) -> dict:
         """The part's line in run.json."""
@@ -255,6 +257,8 @@ class PartOutcome:
         if part.split_of is not None:  # its bound and gap are of its region's share only
             line.update(split_of=part.split_of, region=part.region)
             line["bound_from"] = "its region's share"
+        if self.neighbourhoods is not None:
+            line["neighbourhoods"] = self.neighbourhoods
         if self.status.has_plan:
             objective, bound = self.objective / OBJECTIVE_SCALE, self.bound / OBJECTIVE_SCALE
             line.update(objective=objective, best_bound=bound, gap=relative_gap(objective, bound))
@@ -439,9 +443,14 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     solver.parameters.random_seed = limits.seed
     callback = _ProgressCallback(progress, near.bound if near else None) if progress else None
     stages: list[dict] = []
+    neighbourhoods = None
     if limits.mode == "lexicographic":
         code = solve_in_order(m, solver, scenario, callback, stages)
         searched_s = solver.wall_time
+    elif near is not None and near.by_districts:
+        neighbourhoods = search_by_districts(m, near.model, completed, solver.parameters,
+                                             solver.parameters.max_time_in_seconds, callback)
+        code, searched_s, solver = neighbourhoods.answer(completed)
     else:
         searched = near.model if near else m.model
         code, searched_s, solver = search(solver, searched, callback)
@@ -456,7 +465,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     outcome = PartOutcome(index, status, near.method if near else "cp-sat", start=start, stages=stages,
                           build_s=build_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,
-                          variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints))
+                          variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints),
+                          neighbourhoods=None if neighbourhoods is None else neighbourhoods.counts())
     if uncut is not None:
         outcome.uncut_bound = relaxed.bound if relaxed is not None else relaxation_bound(lp_batch, lp_pairs, scenario)
     answer = solver
@@ -556,11 +566,13 @@ NEAR_LP_STRONGEST = 10  # each role's strongest candidates, which such a search 
 
 @dataclass(frozen=True)
 class NearLp:
-    """A restricted copy of a part's model to search instead of the whole, and the bound that holds for the part."""
+    """A restricted copy of a part's model to search instead of the whole, and the bound that holds for the part;
+    `by_districts`: searched a few districts at a time (`matcher.lns`), not whole."""
 
     model: cp_model.CpModel
     method: str
     bound: int
+    by_districts: bool = False
 
 
 def near_lp(m, relaxed, labor, completed: cp_model.CpSolver | None) -> NearLp | None:
@@ -569,7 +581,10 @@ def near_lp(m, relaxed, labor, completed: cp_model.CpSolver | None) -> NearLp | 
     if completed is None:
         return None
     if relaxed is not None and len(m.pairs) >= NEAR_LP_PAIRS:
-        return NearLp(near_lp_districts(m, relaxed.presence, completed), "cp-sat in LP districts", relaxed.bound)
+        copy = near_lp_districts(m, relaxed.presence, completed)
+        if m.scenario.solver.deterministic:
+            return NearLp(copy, "cp-sat in LP districts", relaxed.bound)
+        return NearLp(copy, "LNS in LP districts", relaxed.bound, by_districts=True)
     if labor is not None and len(m.roles) >= NEAR_LP_CANDIDATES:
         return NearLp(near_lp_positions(m, labor, completed), "cp-sat on LP positions", labor.bound)
     return None
