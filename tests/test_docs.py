@@ -30,3 +30,9 @@ def test_readme_mentions_every_command(readme, command):
 @pytest.mark.parametrize("command", sorted(main.commands))
 def test_every_command_has_help(command):
     assert main.commands[command].help, f"`matcher {command}` has no help text"
+
+
+def test_readme_layout_names_every_module_of_the_library(readme):
+    layout = readme[readme.index("## Layout"):]
+    modules = {path.stem for path in (README.parent / "matcher").glob("*.py") if path.stem != "__init__"}
+    assert modules and not {name for name in modules if f"`{name}`" not in layout}
