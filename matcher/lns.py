@@ -65,11 +65,12 @@ def search_by_districts(m: AllocationModel, model: cp_model.CpModel, start: cp_m
     held = HeldPlan(m, model, values)
     neighbours = district_neighbours(m)
     districts = sorted(neighbours)
+    used = np.array([variable.index for variable in m.used], dtype=np.int64)
     rng = np.random.default_rng(parameters.random_seed)
     best, steps, improved = None, 0, 0
     while (left := time_limit_s - (time.perf_counter() - started)) > 0.1 * STEP_TIME_S:
         district = districts[rng.integers(len(districts))]
-        free = neighbourhood(m, values, {district, *neighbours[district]})
+        free = neighbourhood(m, values[used] > 0, {district, *neighbours[district]})
         solver = cp_model.CpSolver()
         solver.parameters.copy_from(parameters)
         solver.parameters.max_time_in_seconds = min(STEP_TIME_S, left)
@@ -99,12 +100,11 @@ def district_neighbours(m: AllocationModel) -> dict[str, set[str]]:
             for district in reached}
 
 
-def neighbourhood(m: AllocationModel, values: np.ndarray, districts: set[str]) -> np.ndarray:
-    """The pairs a step may change: those into `districts`, and every pair of the partners the plan (`values`,
-    the model's variables) sends something there, so that each can trade a district for another."""
+def neighbourhood(m: AllocationModel, sending: np.ndarray, districts: set[str]) -> np.ndarray:
+    """The pairs a step may change: those into `districts`, and every pair of the partners the plan sends
+    something there (`sending`: the pairs it uses), so that each can trade a district for another."""
     into = m.pairs["district_id"].isin(districts).to_numpy()
-    used = values[[variable.index for variable in m.used]] > 0
-    present = m.pairs["partner_id"].to_numpy()[into & used]
+    present = m.pairs["partner_id"].to_numpy()[into & sending]
     return into | m.pairs["partner_id"].isin(present).to_numpy()
 
 

@@ -37,11 +37,16 @@ def plan_values(solver) -> np.ndarray:
     return np.asarray(solver.response_proto.solution, dtype=np.int64)
 
 
+def sending(m, values: np.ndarray) -> np.ndarray:
+    """The pairs a plan (the model's variables) uses."""
+    return np.array([values[used.index] > 0 for used in m.used], dtype=bool)
+
+
 def test_a_neighbourhood_frees_its_districts_pairs_and_every_pair_of_the_partners_the_plan_has_there(started):
     m, _, completed = started
     values = plan_values(completed)
     districts = set(m.pairs["district_id"].iloc[:2])
-    free = lns.neighbourhood(m, values, districts)
+    free = lns.neighbourhood(m, sending(m, values), districts)
 
     sent = [completed.value(amount) > 0 for amount in m.amount]
     there = {partner for partner, district, s in zip(m.pairs["partner_id"], m.pairs["district_id"], sent)
@@ -57,7 +62,7 @@ def test_a_step_holds_every_pair_outside_its_neighbourhood_at_the_plan_and_start
     m, _, completed = started
     values = plan_values(completed)
     held = lns.HeldPlan(m, m.model, values)
-    free = lns.neighbourhood(m, values, {m.pairs["district_id"].iloc[0]})
+    free = lns.neighbourhood(m, sending(m, values), {m.pairs["district_id"].iloc[0]})
     copy = held.opened(free, values)
 
     for p, (used, amount) in enumerate(zip(m.used, m.amount)):
