@@ -242,6 +242,7 @@ class PartOutcome:
     stages: list[dict] = field(default_factory=list)
     build_s: float = 0.0
     solve_s: float = 0.0
+    start_s: float = 0.0  # of solve_s, before the search: relaxations, the rounded start and its completion
     time_limit_s: float = 0.0  # the part's time share (`TimeShares`)
     uncut_bound: int | None = None  # a region's bound before the cut (see `solve_part`); None: not a region
     variables: int = 0
@@ -253,7 +254,7 @@ class PartOutcome:
         line = {"part": self.index, "method": self.method, "start": self.start, "bound_from": self.bound_from,
                 "status": self.status.value, "pairs": len(part.positions),
                 "roles": len(part.batch.roles), "time_share_s": round(self.time_limit_s, 3),
-                "solve_s": round(self.solve_s, 3)}
+                "solve_s": round(self.solve_s, 3), "start_s": round(self.start_s, 3)}
         if part.split_of is not None:  # its bound and gap are of its region's share only
             line.update(split_of=part.split_of, region=part.region)
             line["bound_from"] = "its region's share"
@@ -463,7 +464,7 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     if relaxed is not None:
         relaxed = relaxed.settled(stopped=INTERRUPT.requested)  # HiGHS's search beside CP-SAT's has ended
     outcome = PartOutcome(index, status, near.method if near else "cp-sat", start=start, stages=stages,
-                          build_s=build_s,
+                          build_s=build_s, start_s=warm_s,
                           solve_s=warm_s + sum(stage["solve_s"] for stage in stages) + searched_s,
                           variables=len(m.model.proto.variables), constraints=len(m.model.proto.constraints),
                           neighbourhoods=None if neighbourhoods is None else neighbourhoods.counts())

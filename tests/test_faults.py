@@ -170,6 +170,7 @@ def outputs(folder: Path) -> dict[str, bytes]:
     manifest.pop("times_s")
     for part in manifest.get("parts", []):
         part.pop("solve_s", None)
+        part.pop("start_s", None)
         part.pop("time_share_s", None)  # a share depends on how long the parts before it took
     return files | {"run.json": json.dumps(manifest, sort_keys=True).encode()}
 

@@ -146,6 +146,7 @@ def test_a_large_part_not_searched_reproducibly_is_searched_by_districts_and_bou
     assert part["method"] in ("LNS in LP districts", "completed start")  # the start, if no step improved it
     assert part["neighbourhoods"]["searched"] >= 1
     assert (part["method"] == "completed start") == (part["neighbourhoods"]["improved"] == 0)
+    assert 0 < part["start_s"] < part["solve_s"]  # its LP and completed start, then the search
     assert result.status is matcher.Status.FEASIBLE
     bounds = {bound for _, _, bound in seen}  # the LP's (HiGHS's, once its search ends, may be lower)
     assert len(bounds) == 1 and bounds.pop() >= result.best_bound  # never a step's own
