@@ -329,10 +329,11 @@ def run_size(size: str, args: argparse.Namespace, work: Path) -> dict:
     both = measure({"name": f"{size}-highs", "kind": "highs", "folder": str(core), "time_limit": limit,
                     "relative_gap": target_gap}, work, timeout)
     row["highs"] = both.get("highs", {"error": both.get("error")})
+    progress = row["highs"].pop("progress", None)  # HiGHS's records over time: read here, not kept in the JSON
     row["highs"].update(target_gap=target_gap, peak_mib=both.get("peak_mib"))
     row["greedy"] = both.get("greedy", {"error": both.get("error")})
     say(f"[{size}] highs: {brief(row['highs'])}; greedy: {row['greedy']}")
-    row["same_gap"] = time_to_same_gap(row, core, work, timeout, args.same_gap_reruns)
+    row["same_gap"] = time_to_same_gap(row, progress, core, work, timeout, args.same_gap_reruns)
     say(f"[{size}] time to the same gap: {row['same_gap']}")
     combinations = counts["offers"] * counts["needs"]
     if combinations > args.dense_max:
@@ -347,11 +348,13 @@ def run_size(size: str, args: argparse.Namespace, work: Path) -> dict:
     return row
 
 
-def time_to_same_gap(row: dict, core: Path, work: Path, timeout: float, reruns: int) -> dict:
+def time_to_same_gap(row: dict, progress: list[tuple[float, float, float]] | None, core: Path, work: Path,
+                     timeout: float, reruns: int) -> dict:
     """Seconds for HiGHS and for matcher (core variant) to first hold a plan within the gap both reach.
 
     That gap is matcher's final one when HiGHS reached it, else HiGHS's final gap. HiGHS's time comes
-    from its progress records (late by at most the time between two callbacks) plus its model build.
+    from its `progress` records (seconds, objective, bound; late by at most the time between two
+    callbacks) plus its model build.
     matcher's is the build and search of its core run, which was not told the gap; so matcher's core
     is run again with 1/4**reruns, …, 1/16, 1/4 of the time limit (at least 1 s), smallest first,
     each told to stop at that gap, as HiGHS was; the first run that reaches it counts. When none
@@ -360,7 +363,6 @@ def time_to_same_gap(row: dict, core: Path, work: Path, timeout: float, reruns: 
     from benchmarks.baselines import seconds_to_gap
 
     highs, matcher_core = row["highs"], row["core"]
-    progress = highs.pop("progress", None)
     if highs.get("gap") is None or progress is None or matcher_core.get("gap") is None:
         return {"gap": None, "note": "HiGHS or matcher found no plan"}
     gap = max(highs["target_gap"], highs["gap"])

@@ -111,7 +111,8 @@ class PairArcs:
     unit_cost: np.ndarray
 
     def take(self, positions: np.ndarray) -> PairArcs:
-        return PairArcs(self.offer[positions], self.need[positions], self.capacity[positions], self.unit_cost[positions])
+        """The arcs of these pairs only."""
+        return PairArcs(*(column[positions] for column in (self.offer, self.need, self.capacity, self.unit_cost)))
 
 
 def network_amounts(arcs: PairArcs, supply: np.ndarray, quantity: np.ndarray, weight: np.ndarray,

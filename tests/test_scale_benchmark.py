@@ -122,21 +122,21 @@ def test_highs_records_its_progress_up_to_its_final_plan(core):
 def test_time_to_same_gap_reruns_matcher_told_the_gap_with_less_time(core, tmp_path):
     batch, pairs, _ = core
     row = {"size": "tiny", "time_limit_s": 32.0, "core": {"gap": 0.0, "solve_wall_s": 30.0},
-           "highs": {"gap": 1.5, "target_gap": 1e-4, "mip_s": 0.1, "build_s": 0.1,
-                     "progress": [(1.0, 2.0, 5.0), (3.0, 2.0, 2.5)]}}
-    same = scale.time_to_same_gap(row, batch.folder, tmp_path, timeout=120, reruns=2)
+           "highs": {"gap": 1.5, "target_gap": 1e-4, "mip_s": 0.1, "build_s": 0.1}}
+    same = scale.time_to_same_gap(row, [(1.0, 2.0, 5.0), (3.0, 2.0, 2.5)], batch.folder, tmp_path, timeout=120,
+                                  reruns=2)
     assert same["gap"] == 1.5 and same["highs_s"] == pytest.approx(1.2)
     # The smallest limit first (32/16 s), told to stop at 0.99: HiGHS's gap is past the scenario's range.
     assert [r["time_limit_s"] for r in same["matcher_reruns"]] == [2.0]
     assert same["matcher_reruns"][0]["error"] is None and same["matcher_reruns"][0]["gap"] <= 1.5
     assert same["matcher_s"] == same["matcher_reruns"][0]["solve_wall_s"] < 30.0
-    reached = dict(row, highs=dict(row["highs"], gap=0.0, progress=[(1.0, 2.0, 2.0)]))
-    same = scale.time_to_same_gap(reached, batch.folder, tmp_path, 120, reruns=2)
+    reached = dict(row, highs=dict(row["highs"], gap=0.0))
+    same = scale.time_to_same_gap(reached, [(1.0, 2.0, 2.0)], batch.folder, tmp_path, 120, reruns=2)
     assert (same["gap"], same["highs_s"]) == (1e-4, pytest.approx(1.2))  # matcher's final gap, at least 1e-4
     assert [r["time_limit_s"] for r in same["matcher_reruns"]] == [2.0] and same["matcher_reruns"][0]["gap"] <= 1e-4
     assert same["matcher_s"] == same["matcher_reruns"][0]["solve_wall_s"] < 30.0
-    untold = dict(row, highs=dict(row["highs"], gap=0.0, progress=[(1.0, 2.0, 2.0)]))
-    assert scale.time_to_same_gap(untold, batch.folder, tmp_path, 120, reruns=0)["matcher_s"] == 30.0
+    assert scale.time_to_same_gap(reached, [(1.0, 2.0, 2.0)], batch.folder, tmp_path, 120, reruns=0)[
+        "matcher_s"] == 30.0
 
 
 def test_a_run_over_its_memory_cap_is_stopped_and_says_so(core, tmp_path):
