@@ -1,6 +1,7 @@
 """The search over districts (matcher.lns): what each step frees and holds, and that its plans keep every rule."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -133,6 +134,16 @@ def test_an_interrupted_search_stops_after_its_step(started, monkeypatch):
     finally:
         solve_module.INTERRUPT.requested = False
     assert found.steps == 1 and len(calls) == 1 and found.seconds < 60
+
+
+def test_a_region_searches_near_its_lp_whatever_its_size(started):
+    m, relaxed, completed = started
+    assert len(m.pairs) < solve_module.NEAR_LP_PAIRS
+    assert solve_module.near_lp(m, relaxed, None, completed) is None  # a whole part this size: CP-SAT's own search
+    near = solve_module.near_lp(m, relaxed, None, completed, region=True)  # a region's own bound counts for nothing
+    assert near.by_districts and near.method == "LNS in LP districts" and near.bound == relaxed.bound
+    reproducible = dataclasses.replace(m, scenario=m.scenario.with_({"solver.deterministic": True}))
+    assert solve_module.near_lp(reproducible, relaxed, None, completed, region=True).method == "cp-sat in LP districts"
 
 
 def test_a_large_part_not_searched_reproducibly_is_searched_by_districts_and_bounded_by_the_lp(tmp_path, monkeypatch):
