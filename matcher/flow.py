@@ -192,7 +192,14 @@ def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, sce
 
 
 def relaxation_bound(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int | None:
-    """An upper bound on a pairings-only part's objective (in 1/OBJECTIVE_SCALE), from the flow relaxation.
+    """An upper bound on a pairings-only part's objective (in 1/OBJECTIVE_SCALE): `flow_relaxation`'s."""
+    relaxed = flow_relaxation(batch, pairs, scenario)
+    return None if relaxed is None else relaxed[1]
+
+
+def flow_relaxation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> tuple[np.ndarray, int] | None:
+    """The flow relaxation's amounts per pair, and the upper bound on the part's objective (in
+    1/OBJECTIVE_SCALE) they give.
 
     Every hard rule is dropped, each pairing's travel is spread over the units it could carry (never
     more than it costs), the reliability discount is ignored, pooling counts in every district where
@@ -206,7 +213,8 @@ def relaxation_bound(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> i
     solved = transportation_optimum(batch, pairs, scenario, km_cost_per_unit=True)
     if solved is None:
         return None
-    return solved[1] + pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario)
+    amounts, value = solved
+    return amounts, value + pooling_ceiling(batch, pairs, scenario) + rounding_slack(batch, pairs, scenario)
 
 
 def pooling_ceiling(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int:

@@ -16,7 +16,7 @@ that spans regions is shared out, following the rounded plan (`matcher.rounding.
 The pieces are then independent, each plan keeps its piece's share, so together they keep every
 rule of the whole (the verifier checks the merged plan like any other). The split is a
 restriction, so a piece's own bound says nothing about the whole: the whole is bounded by the flow
-relaxation of the unsplit part (`matcher.flow.relaxation_bound`), and is never called optimal
+relaxation of the unsplit part (`matcher.flow.flow_relaxation`), and is never called optimal
 unless the plan meets that bound.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 
 from matcher.batch import Batch
 from matcher.decompose import Part
-from matcher.flow import is_transportation, relaxation_bound
+from matcher.flow import flow_relaxation, is_transportation
 from matcher.rounding import legal_cap_groups, locked_pairs, rounded_plan
 from matcher.scenario import Scenario
 
@@ -52,18 +52,22 @@ def pair_regions(batch: Batch, pairs: pd.DataFrame) -> np.ndarray:
 
 
 def split_by_region(batch: Batch, pairs: pd.DataFrame,
-                    scenario: Scenario) -> list[tuple[str, Batch, np.ndarray, pd.DataFrame]] | None:
-    """(region, batch, pair positions in `pairs`, the region's pairs with their shares) per region, or None
-    when the part cannot be split (see `can_split`, or no rounded plan)."""
+                    scenario: Scenario) -> tuple[list[tuple[str, Batch, np.ndarray, pd.DataFrame]], int] | None:
+    """(region, batch, pair positions in `pairs`, the region's pairs with their shares) per region, and the
+    flow relaxation's bound of the whole part (`matcher.flow.flow_relaxation`), whose flow is also the
+    rounding's first; None when the part cannot be split (see `can_split`, or no rounded plan)."""
     if not can_split(batch, pairs, scenario):
         return None
     region = pair_regions(batch, pairs)
     if len(set(region)) < 2:
         return None
+    relaxed = flow_relaxation(batch, pairs, scenario)
+    if relaxed is None:
+        return None
     # Not gradual: on the generated national batch's largest part a relaxation solve takes seconds, and
     # gradual rounding took its cut from 85 s to about 190 s for the same plan in the end (27,288 against
     # 27,280); each region rounds its own share gradually again in its warm start.
-    amounts = rounded_plan(batch, pairs, scenario, gradual=False)
+    amounts = rounded_plan(batch, pairs, scenario, gradual=False, relaxed=relaxed[0])
     if amounts is None:
         return None
     frame = pairs.assign(region=region, amount=amounts)
@@ -95,7 +99,7 @@ def split_by_region(batch: Batch, pairs: pd.DataFrame,
         positions = positions[np.isin(positions, piece_pairs.index)]
         piece_batch = region_batch(batch, piece_pairs, name, limits, lock_region, first=not pieces)
         pieces.append((name, piece_batch, positions, piece_pairs.reset_index(drop=True)))
-    return pieces
+    return pieces, relaxed[1]
 
 
 def keeps_agreements(batch: Batch, frame: pd.DataFrame, keep: np.ndarray, share: np.ndarray,
@@ -228,12 +232,11 @@ def cut_large_parts(parts: list[Part], pairs: pd.DataFrame, scenario: Scenario) 
     bounds: dict[int, int] = {}
     for part in parts:
         part_pairs = pairs.iloc[part.positions].reset_index(drop=True)
-        pieces = split_by_region(part.batch, part_pairs, scenario)
-        bound = None if pieces is None else relaxation_bound(part.batch, part_pairs, scenario)
-        if pieces is None or bound is None:
+        split = split_by_region(part.batch, part_pairs, scenario)
+        if split is None:
             cut.append(replace(part, index=len(cut)))
             continue
-        bounds[part.index] = bound
+        pieces, bounds[part.index] = split
         scopes = uncut_regions(part.batch, part_pairs)
         for name, piece_batch, positions, piece_pairs in pieces:
             cut.append(Part(len(cut), piece_batch, part.positions[positions], None, piece_pairs,

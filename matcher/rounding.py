@@ -33,13 +33,15 @@ GRADUAL_ROUNDS = 24  # at most, when districts go one a round; the last drops ev
 
 
 def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, gradual: bool = True,
-                 presence: pd.DataFrame | None = None) -> np.ndarray | None:
+                 presence: pd.DataFrame | None = None, relaxed: np.ndarray | None = None) -> np.ndarray | None:
     """Amounts per pair that keep capacities, whole offers, chunks, need sizes, district limits, conflicts,
     legal caps, locks and floors as far as simple repairs can; None when the relaxation has no solution.
 
     `gradual`: a partner over its district limit gives up one district per relaxation solve (see
     `over_district_limit`); else all of them in the first. `presence`, the district LP's
     (`matcher.districts_lp`): each limited partner starts in the districts that LP chose for it.
+    `relaxed`: the flow relaxation's amounts (`matcher.flow.flow_relaxation`) where the caller has them,
+    the first round's flow when no `presence` narrows it (on the national batch's largest part, 5 s).
     """
     locked = locked_pairs(batch, pairs, scenario)
     protected = kept_amounts(pairs, locked)
@@ -52,7 +54,8 @@ def rounded_plan(batch: Batch, pairs: pd.DataFrame, scenario: Scenario, gradual:
     amounts = np.zeros(len(pairs), dtype="int64")
     rounds = GRADUAL_ROUNDS if gradual else RESTRICT_ROUNDS
     for round_ in range(rounds):
-        found = restricted_flow(batch, pairs, scenario, upper)
+        first = round_ == 0 and relaxed is not None and presence is None
+        found = relaxed if first else restricted_flow(batch, pairs, scenario, upper)
         if found is None:
             return None
         amounts = found

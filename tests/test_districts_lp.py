@@ -10,7 +10,7 @@ import pytest
 import matcher
 from matcher.candidates import eligible_pairs
 from matcher.districts_lp import district_relaxation
-from matcher.flow import relaxation_bound, rounding_slack
+from matcher.flow import flow_relaxation, relaxation_bound, rounding_slack
 from matcher.model import OBJECTIVE_SCALE
 from matcher.rounding import outside_chosen_districts, rounded_plan
 from tests.builders import build
@@ -175,6 +175,8 @@ def test_each_limited_partner_starts_in_the_districts_the_lp_has_it_most_present
     assert outside_chosen_districts(batch, pairs, tie).tolist() == [True, False, True]  # then by what it sent
     amounts = rounded_plan(batch, pairs, batch.scenario, presence=presence)
     assert dict(zip(pairs["need_id"], amounts)) == {"N1": 0, "N2": 0, "N3": 10}
+    relaxed, _ = flow_relaxation(batch, pairs, batch.scenario)  # not the first round's flow where the LP narrows it
+    assert rounded_plan(batch, pairs, batch.scenario, presence=presence, relaxed=relaxed).tolist() == amounts.tolist()
 
 
 def test_a_large_part_with_district_limits_is_bounded_by_the_district_lp(tmp_path):

@@ -37,8 +37,10 @@ def regional_batch(folder, seed: int) -> matcher.Batch:
 def test_the_regions_share_out_every_rule_that_spans_them(tmp_path, small_threshold, seed):
     batch = regional_batch(tmp_path, seed)
     pairs = eligible_pairs(batch)
-    pieces = regions.split_by_region(batch, pairs, batch.scenario)
-    assert pieces is not None and len(pieces) >= 2
+    split = regions.split_by_region(batch, pairs, batch.scenario)
+    assert split is not None
+    pieces, bound = split
+    assert len(pieces) >= 2 and bound == relaxation_bound(batch, pairs, batch.scenario)  # the whole part's
     quantity = batch.offers.set_index("offer_id")["quantity"]
     shared = {}
     for _, _, positions, piece_pairs in pieces:

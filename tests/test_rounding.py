@@ -8,6 +8,7 @@ import pytest
 import matcher
 from benchmarks.baselines import plan_tables
 from matcher.candidates import eligible_pairs
+from matcher.flow import flow_relaxation
 from matcher.generate import generate_batch
 from matcher.model import build_model
 from matcher.rounding import (cut_over, in_conflict, keep_locks, locked_pairs, over_district_limit, rounded_plan,
@@ -97,6 +98,17 @@ def test_the_rounded_plan_of_a_generated_batch_keeps_every_allocation_rule(tmp_p
     report = verify_tables(batch, tables, manifest)
     assert report.ok, [str(v) for v in report.violations[:5]]
     assert len(tables["allocations"]) > 0
+
+
+@pytest.mark.parametrize("gradual", [True, False])
+def test_the_rounded_plan_from_the_callers_flow_relaxation_is_the_one_it_would_solve_for(tmp_path, gradual):
+    batch = matcher.read_batch(generate_batch(tmp_path / "batch", "city", 1, roles=0))
+    pairs = eligible_pairs(batch)
+    amounts, _ = flow_relaxation(batch, pairs, batch.scenario)
+    expected = rounded_plan(batch, pairs, batch.scenario, gradual=gradual)
+    assert np.array_equal(rounded_plan(batch, pairs, batch.scenario, gradual=gradual, relaxed=amounts), expected)
+    nothing = np.zeros_like(amounts)  # a first round taken from the caller, not solved again
+    assert not np.array_equal(rounded_plan(batch, pairs, batch.scenario, gradual=gradual, relaxed=nothing), expected)
 
 
 def test_the_warm_start_completes_the_rounded_plan_and_the_search_starts_from_it(tmp_path):
