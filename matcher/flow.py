@@ -90,8 +90,8 @@ def transportation_optimum(batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     arcs = PairArcs(offer_codes, need_codes, upper, unit_cost)
     amounts = np.zeros(len(pairs), dtype="int64")
     value = 0
-    resource_codes = pd.factorize(pairs["resource"], sort=True)[0]
-    for resource in range(resource_codes.max(initial=-1) + 1):
+    resource_codes, resources = pd.factorize(pairs["resource"], sort=True)
+    for resource in range(len(resources)):
         positions = np.flatnonzero(resource_codes == resource)
         found = network_amounts(arcs.take(positions), supply, quantity, weight, scenario.coverage.segments)
         if found is None:

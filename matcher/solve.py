@@ -24,7 +24,7 @@ from matcher.candidates import eligible_pairs
 from matcher.decompose import Part, find_parts
 from matcher.districts_lp import district_relaxation
 from matcher.explain import with_reasons
-from matcher.flow import is_transportation, relaxation_bound, solve_by_flow
+from matcher.flow import flow_relaxation, is_transportation, relaxation_bound, solve_by_flow
 from matcher.labor import add_lead_hint, chosen_positions, hint_positions
 from matcher.labor_lp import ROUNDING_SHARE, labor_relaxation, rounded_roles
 from matcher.lns import search_by_districts
@@ -422,6 +422,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     shares = (DISTRICT_LP_SHARE, DISTRICT_MIP_SHARE, DISTRICT_SEARCH_SHARE)
     relaxed = (district_relaxation(lp_batch, lp_pairs, scenario, *(share * limits.time_limit_s for share in shares))
                if len(pairs) >= WARM_START_PAIRS else None)
+    # Its bound, and the first round of the rounded start where no district LP picks the districts.
+    flow = flow_relaxation(batch, pairs, scenario) if len(pairs) >= WARM_START_PAIRS else None
     labor = (labor_relaxation(batch, m.roles, scenario, LABOR_LP_SHARE * limits.time_limit_s)
              if pairs.empty and m.roles is not None and len(m.roles) >= LABOR_LP_CANDIDATES else None)
     if plan is not None:
@@ -432,7 +434,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         completed = completed_hint(m.model, limits)
         start = "labor LP" if completed is not None else "labor LP positions"
     else:
-        start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence)
+        start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence,
+                                      None if flow is None else flow[0])
     near = near_lp(m, relaxed, labor, completed, region=uncut is not None)
     warm_s = time.perf_counter() - started
 
@@ -481,8 +484,8 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if searched_whole
                            else (objective_ceiling(m.model), "variable domains"))
         relaxations = [(None if labor is None else labor.bound, "labor LP")]
-        if len(pairs) >= WARM_START_PAIRS:
-            relaxations.append((relaxation_bound(batch, pairs, scenario), "flow relaxation"))
+        if flow is not None:
+            relaxations.append((flow[1], "flow relaxation"))
         if relaxed is not None:
             relaxations.append((relaxed.bound, relaxed.method))
         outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, (bound, found_by), relaxations)
@@ -510,7 +513,8 @@ LABOR_LP_CANDIDATES = 1_000  # roles-only parts with at least this many candidat
 LABOR_LP_SHARE = 0.25  # in at most this share of the part's time limit
 
 
-def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp_model.CpSolver | None]:
+def warm_start(m, limits, presence: pd.DataFrame | None = None,
+               relaxed: np.ndarray | None = None) -> tuple[str, cp_model.CpSolver | None]:
     """Start CP-SAT from `matcher.rounding.rounded_plan`, completed into a whole solution when it can be.
 
     The pairings are fixed at the rounded plan in a copy of the model, and CP-SAT fills in everything
@@ -519,12 +523,12 @@ def warm_start(m, limits, presence: pd.DataFrame | None = None) -> tuple[str, cp
     does not repair) only the pairings are hinted, and CP-SAT repairs them itself. Returns how it started
     ("complete", "pairings" or "none": parts too small to need it) and, when complete, the solver holding
     that solution (its bound is of the copy only). `presence`, the district LP's, picks the districts of
-    partners with a district limit.
+    partners with a district limit; `relaxed`, the flow relaxation's amounts, saves solving it again.
     """
     pairs = m.pairs
     if len(pairs) < WARM_START_PAIRS:
         return "none", None
-    amounts = rounded_plan(m.batch, pairs, m.scenario, presence=presence)
+    amounts = rounded_plan(m.batch, pairs, m.scenario, presence=presence, relaxed=relaxed)
     if amounts is None:
         return "none", None
     hint_amounts(m.model, m, amounts)

@@ -400,7 +400,7 @@ def test_a_search_that_ends_below_the_completed_start_gives_way_to_it(tmp_path, 
     monkeypatch.setattr(solve_module, "search", first_plan_only)
     batch, scenario = limited_city(tmp_path)
     kept = matcher.solve(batch, scenario)
-    monkeypatch.setattr(solve_module, "warm_start", lambda m, limits, presence=None: ("none", None))
+    monkeypatch.setattr(solve_module, "warm_start", lambda m, limits, presence=None, relaxed=None: ("none", None))
     # It stops at its first plan; the longer limit only keeps a loaded machine from ending it before one (CI once).
     unstarted = matcher.solve(batch, scenario.with_({"solver.time_limit_s": 60}))
     part = kept.parts[0]
