@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from ortools.graph.python import min_cost_flow
 
 from matcher.batch import Batch
+from matcher.flow_network import PairArcs, network_amounts
 from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE
 from matcher.result import Status
 from matcher.scenario import Scenario
@@ -47,10 +47,12 @@ def solve_by_flow(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scena
     from matcher.solve import PartOutcome
 
     started = time.perf_counter()
-    amounts = transportation_amounts(batch, pairs, scenario)
-    if amounts is None:
+    numbers = PartNumbers.of(batch, pairs, scenario)
+    solved = numbers.optimum(scenario.coverage.segments)
+    if solved is None:
         return PartOutcome(index, Status.MODEL_INVALID, "min-cost-flow", solve_s=time.perf_counter() - started)
-    objective, breakdown = cp_sat_objective(batch, pairs, amounts, scenario)
+    amounts = solved[0]
+    objective, breakdown = numbers.cp_sat_objective(amounts, scenario.coverage.segments)
     return PartOutcome(index, Status.OPTIMAL, "min-cost-flow", objective=objective, bound=objective, amounts=amounts,
                        breakdown=breakdown, solve_s=time.perf_counter() - started, variables=len(pairs))
 
@@ -69,126 +71,73 @@ def transportation_amounts(batch: Batch, pairs: pd.DataFrame, scenario: Scenario
 
 def transportation_optimum(batch: Batch, pairs: pd.DataFrame, scenario: Scenario,
                            km_cost_per_unit: bool = False) -> tuple[np.ndarray, int] | None:
-    """`transportation_amounts` and the flow's optimal value (arc gains less unit costs, in 1/OBJECTIVE_SCALE).
-
-    Each pair's and need's numbers are looked up once for the whole part; then each resource gets its own
-    network, as offers and needs of different resources never meet. Apart, the state batch's four flows
-    took 117 ms against 149 ms as one network; looking the numbers up per resource cost the city batch's
-    (906 pairs) more than its flows did.
-    """
-    offer_codes, offers = pd.factorize(pairs["offer_id"], sort=False)
-    need_codes, needs = pd.factorize(pairs["need_id"], sort=False)
-    supply = np.zeros(len(offers), dtype="int64")
-    supply[offer_codes] = pairs["offer_quantity"].to_numpy("int64")
-    unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
-    upper = pairs["upper"].to_numpy("int64")
-    if km_cost_per_unit:
-        km = travel_km(pairs).to_numpy(float)
-        unit_cost = unit_cost + scaled_array(scenario.weights.travel * km) // np.maximum(1, upper)
-    quantity = batch.needs.set_index("need_id")["quantity"].loc[needs].to_numpy("int64")
-    weight = need_weight_series(batch, scenario).loc[needs].to_numpy(float)
-    arcs = PairArcs(offer_codes, need_codes, upper, unit_cost)
-    amounts = np.zeros(len(pairs), dtype="int64")
-    value = 0
-    resource_codes, resources = pd.factorize(pairs["resource"], sort=True)
-    for resource in range(len(resources)):
-        positions = np.flatnonzero(resource_codes == resource)
-        found = network_amounts(arcs.take(positions), supply, quantity, weight, scenario.coverage.segments)
-        if found is None:
-            return None
-        amounts[positions], gained = found
-        value += gained
-    return amounts, value
+    """`transportation_amounts` and the flow's optimal value (arc gains less unit costs, in 1/OBJECTIVE_SCALE)."""
+    return PartNumbers.of(batch, pairs, scenario, km_cost_per_unit).optimum(scenario.coverage.segments)
 
 
 @dataclass(frozen=True)
-class PairArcs:
-    """Offer → need arcs, one per pair: the offer's and need's codes in the part, capacity and cost per unit."""
+class PartNumbers:
+    """A part's pairs and needs as arrays, looked up once for all its flows and its objective.
 
-    offer: np.ndarray
-    need: np.ndarray
-    capacity: np.ndarray
-    unit_cost: np.ndarray
-
-    def take(self, positions: np.ndarray) -> PairArcs:
-        """The arcs of these pairs only."""
-        return PairArcs(*(column[positions] for column in (self.offer, self.need, self.capacity, self.unit_cost)))
-
-
-def network_amounts(arcs: PairArcs, supply: np.ndarray, quantity: np.ndarray, weight: np.ndarray,
-                    segments) -> tuple[np.ndarray, int] | None:
-    """One min-cost flow built from whole arrays: the amount on each arc and the flow's value; None if not solved.
-
-    Nodes: the source, the arcs' offers, their needs, the sink. `supply`, `quantity` and `weight` are the
-    part's, indexed by the arcs' codes.
+    Offers and needs of different resources never meet, so each resource gets its own network: apart,
+    the state batch's four flows took 117 ms against 149 ms as one network, and looking the numbers up
+    per resource cost the city batch (906 pairs) more than its flows did.
     """
-    offers, offer_node = np.unique(arcs.offer, return_inverse=True)
-    needs, need_node = np.unique(arcs.need, return_inverse=True)
-    source, sink = 0, 1 + len(offers) + len(needs)
-    offer_supply = supply[offers]
-    total = int(offer_supply.sum())
-    arc_need, capacity, gain = coverage_arcs(quantity[needs], weight[needs], segments)
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(np.full(len(offers), source), 1 + np.arange(len(offers)), offer_supply,
-                                              np.zeros(len(offers), dtype="int64"))
-    pair_arcs = flow.add_arcs_with_capacity_and_unit_cost(1 + offer_node, 1 + len(offers) + need_node, arcs.capacity,
-                                                          arcs.unit_cost)
-    flow.add_arcs_with_capacity_and_unit_cost(1 + len(offers) + arc_need, np.full(len(arc_need), sink), capacity, -gain)
-    flow.add_arc_with_capacity_and_unit_cost(source, sink, total, 0)  # supply left unused
-    flow.set_node_supply(source, total)
-    flow.set_node_supply(sink, -total)
-    if flow.solve() != flow.OPTIMAL:
-        return None
-    return np.asarray(flow.flows(pair_arcs), dtype="int64"), -int(flow.optimal_cost())
+
+    arcs: PairArcs  # per pair, with codes into `supply` and `quantity`/`weight`
+    resource: np.ndarray  # per pair, the resource's code
+    supply: np.ndarray  # per offer code
+    quantity: np.ndarray  # per need code
+    weight: np.ndarray  # per need code
+
+    @classmethod
+    def of(cls, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, km_cost_per_unit: bool = False) -> PartNumbers:
+        """With `km_cost_per_unit`, each pair's travel charge is spread over the units it could carry."""
+        offer_codes, offers = pd.factorize(pairs["offer_id"], sort=False)
+        need_codes, needs = pd.factorize(pairs["need_id"], sort=False)
+        supply, quantity = np.zeros(len(offers), dtype="int64"), np.zeros(len(needs), dtype="int64")
+        supply[offer_codes] = pairs["offer_quantity"].to_numpy("int64")
+        quantity[need_codes] = pairs["need_quantity"].to_numpy("int64")
+        offer_resource = np.empty(len(offers), dtype="int64")  # per offer, one of its pairs: the offer's resource
+        offer_resource[offer_codes] = np.arange(len(pairs))
+        resources = pd.factorize(pairs["resource"].to_numpy()[offer_resource], sort=True)[0]
+        unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
+        upper = pairs["upper"].to_numpy("int64")
+        if km_cost_per_unit:
+            km = travel_km(pairs).to_numpy(float)
+            unit_cost = unit_cost + scaled_array(scenario.weights.travel * km) // np.maximum(1, upper)
+        weight = need_weight_series(batch, scenario).loc[needs].to_numpy(float)
+        return cls(PairArcs(offer_codes, need_codes, upper, unit_cost), resources[offer_codes], supply, quantity,
+                   weight)
+
+    def optimum(self, segments) -> tuple[np.ndarray, int] | None:
+        """Amounts per pair and the flows' value, one network per resource; None if a flow is not solved."""
+        amounts = np.zeros(len(self.resource), dtype="int64")
+        value = 0
+        for resource in range(int(self.resource.max(initial=-1)) + 1):
+            positions = np.flatnonzero(self.resource == resource)
+            found = network_amounts(self.arcs.take(positions), self.supply, self.quantity, self.weight, segments)
+            if found is None:
+                return None
+            amounts[positions], gained = found
+            value += gained
+        return amounts, value
+
+    def cp_sat_objective(self, amounts: np.ndarray, segments) -> tuple[int, dict[str, int]]:
+        """The objective CP-SAT would report for these amounts, in its integer units, with the term breakdown:
+        its coverage is floored per need, which the flow's per-unit gains are not."""
+        amount = np.bincount(self.arcs.need, weights=amounts, minlength=len(self.quantity)).astype("int64")
+        q = self.quantity
+        lines = scaled_coverage_lines(segments)
+        covered = np.min([(slope * amount + intercept * q) // q for slope, intercept in lines], axis=0)
+        coverage = int(np.dot(coverage_coefficients(self.weight), covered))
+        cost = int(np.dot(self.arcs.unit_cost, np.asarray(amounts, dtype="int64")))
+        return coverage - cost, {"Coverage": coverage, "Cost": -cost}
 
 
 def scaled_array(values: np.ndarray) -> np.ndarray:
     """`matcher.model.scaled` for a whole array: coefficients in integer units of 1/OBJECTIVE_SCALE."""
     return np.round(values * OBJECTIVE_SCALE).astype("int64")
-
-
-def coverage_arcs(quantities: np.ndarray, weights: np.ndarray, segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Need → sink arcs tracing weight × f in whole units: (need index, capacity, gain per unit in 1/OBJECTIVE_SCALE).
-
-    Units inside one segment share its slope; a unit that straddles a breakpoint gets an arc of its
-    own. Each need's gains decrease from one arc to the next, as f is concave, so a min-cost flow
-    fills them in order.
-    """
-    q = quantities.astype("int64")
-    start = np.zeros(len(q), dtype="int64")
-    need, capacity, gain = [], [], []
-
-    def arc(mask: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        width = (end - start)[mask]
-        rise = weights[mask] * (coverage_value(end[mask] / q[mask], segments)
-                                - coverage_value(start[mask] / q[mask], segments))
-        need.append(np.flatnonzero(mask))
-        capacity.append(width)
-        gain.append(np.round(rise * OBJECTIVE_SCALE / width).astype("int64"))
-
-    for upto, _ in segments:
-        end = np.floor(upto * q).astype("int64")
-        grows = end > start
-        arc(grows, start, end)
-        start = np.where(grows, end, start)
-        straddles = (start < q) & (upto * q > start)
-        arc(straddles, start, start + 1)
-        start = np.where(straddles, start + 1, start)
-    return np.concatenate(need), np.concatenate(capacity), np.concatenate(gain)
-
-
-def cp_sat_objective(batch: Batch, pairs: pd.DataFrame, amounts: np.ndarray, scenario: Scenario):
-    """The objective CP-SAT would report for these amounts, in its integer units, with the term breakdown."""
-    lines = scaled_coverage_lines(scenario.coverage.segments)
-    got = pd.Series(amounts, index=pairs["need_id"].to_numpy()).groupby(level=0, sort=False).sum()
-    q = batch.needs.set_index("need_id")["quantity"].loc[got.index].to_numpy("int64")
-    amount = got.to_numpy("int64")
-    covered = np.min([(slope * amount + intercept * q) // q for slope, intercept in lines], axis=0)
-    coefficients = coverage_coefficients(need_weight_series(batch, scenario).loc[got.index].to_numpy(float))
-    coverage = int(np.dot(coefficients, covered))
-    cost = int(np.dot(scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float)),
-                      np.asarray(amounts, dtype="int64")))
-    return coverage - cost, {"Coverage": coverage, "Cost": -cost}
 
 
 def relaxation_bound(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> int | None:

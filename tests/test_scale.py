@@ -150,7 +150,7 @@ def test_local_processes_and_dask_write_the_same_files_as_one_process(tmp_path):
 def test_coverage_arcs_trace_the_weighted_curve_unit_by_unit(seed):
     import numpy as np
 
-    from matcher.flow import coverage_arcs
+    from matcher.flow_network import coverage_arcs
     from matcher.model import OBJECTIVE_SCALE
     from matcher.terms import coverage_value
 
