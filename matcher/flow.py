@@ -80,8 +80,8 @@ class PartNumbers:
     """A part's pairs and needs as arrays, looked up once for all its flows and its objective.
 
     Offers and needs of different resources never meet, so each resource gets its own network: apart,
-    the state batch's four flows took 117 ms against 149 ms as one network, and looking the numbers up
-    per resource cost the city batch (906 pairs) more than its flows did.
+    the state batch's four flows took 117 ms against 149 ms as one network (before `ClassNetwork`), and
+    looking the numbers up per resource cost the city batch (906 pairs) more than its flows did.
     """
 
     arcs: PairArcs  # per pair, with codes into `supply` and `quantity`/`weight`
@@ -98,9 +98,9 @@ class PartNumbers:
         supply, quantity = np.zeros(len(offers), dtype="int64"), np.zeros(len(needs), dtype="int64")
         supply[offer_codes] = pairs["offer_quantity"].to_numpy("int64")
         quantity[need_codes] = pairs["need_quantity"].to_numpy("int64")
-        offer_resource = np.empty(len(offers), dtype="int64")  # per offer, one of its pairs: the offer's resource
-        offer_resource[offer_codes] = np.arange(len(pairs))
-        resources = pd.factorize(pairs["resource"].to_numpy()[offer_resource], sort=True)[0]
+        pair_of_offer = np.empty(len(offers), dtype="int64")  # one per offer: its resource is the offer's
+        pair_of_offer[offer_codes] = np.arange(len(pairs))
+        resources = pd.factorize(pairs["resource"].to_numpy()[pair_of_offer], sort=True)[0]
         unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
         upper = pairs["upper"].to_numpy("int64")
         if km_cost_per_unit:
@@ -125,7 +125,8 @@ class PartNumbers:
 
     def cp_sat_objective(self, amounts: np.ndarray, segments) -> tuple[int, dict[str, int]]:
         """The objective CP-SAT would report for these amounts, in its integer units, with the term breakdown:
-        its coverage is floored per need, which the flow's per-unit gains are not."""
+        its coverage is floored per need, which the flow's per-unit gains are not. For numbers made without
+        `km_cost_per_unit`, whose unit costs are the model's."""
         amount = np.bincount(self.arcs.need, weights=amounts, minlength=len(self.quantity)).astype("int64")
         q = self.quantity
         lines = scaled_coverage_lines(segments)
