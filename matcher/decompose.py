@@ -170,10 +170,13 @@ def partners_read_whole(batch: Batch, scenario: Scenario) -> set[str]:
 
 def legally_capped(pairs: pd.DataFrame, scenario: Scenario, batch: Batch) -> pd.DataFrame:
     """Pairs that count against a legal cap: a capped partner kind giving value to a candidate."""
-    kinds = pairs["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
     capped_kinds = [k for k, cap in scenario.legal.caps_usd.items() if cap > 0]
-    mask = pairs["candidate"].notna() & (pairs["contribution_per_unit"] > 0) & kinds.isin(capped_kinds)
-    return pairs.loc[mask, ["partner_id", "candidate", "offer_id"]].drop_duplicates()
+    columns = ["partner_id", "candidate", "offer_id"]
+    if not capped_kinds:
+        return pairs.iloc[:0][columns]
+    giving = pairs.loc[pairs["candidate"].notna() & (pairs["contribution_per_unit"] > 0), columns]
+    kinds = giving["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
+    return giving[kinds.isin(capped_kinds)].drop_duplicates()
 
 
 def split_batch(batch: Batch, pairs: pd.DataFrame, node_part: pd.Series, count: int):

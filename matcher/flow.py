@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.batch import Batch
+from matcher.decompose import legally_capped
 from matcher.flow_network import PairArcs, network_amounts
 from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE
 from matcher.result import Status
@@ -24,21 +25,22 @@ from matcher.terms import (coverage_coefficients, coverage_value, need_weight_se
 
 
 def is_transportation(batch: Batch, pairs: pd.DataFrame, scenario: Scenario) -> bool:
-    """True when the part has nothing but capacities, need sizes, coverage and per-unit cost."""
+    """True when the part has nothing but capacities, need sizes, coverage and per-unit cost.
+
+    The whole-table checks come first and the per-pair ones last, each only if all before it passed: on
+    a transportation part they are all paid, and count in its solve time.
+    """
     policy, weights = scenario.policy, scenario.weights
-    travel_free = weights.travel == 0 or bool((travel_km(pairs) == 0).all())
-    capped = [k for k, cap in scenario.legal.caps_usd.items() if cap > 0]
-    kinds = pairs["partner_id"].map(batch.partners.set_index("partner_id")["kind"])
     return bool(
-        scenario.solver.flow and len(pairs) > 0 and travel_free
+        scenario.solver.flow and len(pairs) > 0 and scenario.solver.mode == "weighted" and weights.fairness == 0
         and batch.roles.empty and batch.decisions.empty and batch.conflicts.empty
-        and pairs["divisible"].all() and (pairs["min_chunk"] == 1).all()
-        and not (batch.needs["floor"] > 0).any() and batch.partners["max_districts"].isna().all()
-        and not (pairs["candidate"].notna() & (pairs["contribution_per_unit"] > 0) & kinds.isin(capped)).any()
         and policy.reliability == "nominal" and policy.dependence == "off" and policy.resilience == "off"
         and (policy.min_benefit == "off" or not any(batch.partners["preferred_districts"].map(len)))
+        and not (batch.needs["floor"] > 0).any() and batch.partners["max_districts"].isna().all()
+        and pairs["divisible"].all() and (pairs["min_chunk"] == 1).all()
         and (weights.pooling == 0 or pairs["resource"].nunique() == 1)
-        and weights.fairness == 0 and scenario.solver.mode == "weighted"
+        and (weights.travel == 0 or bool((travel_km(pairs) == 0).all()))
+        and legally_capped(pairs, scenario, batch).empty
     )
 
 

@@ -408,6 +408,39 @@ def test_a_search_that_ends_below_the_completed_start_gives_way_to_it(tmp_path, 
     assert kept.objective > unstarted.objective and unstarted.parts[0]["method"] == "cp-sat"
 
 
+def test_a_completed_start_within_the_gap_asked_for_is_kept_without_a_search(tmp_path, monkeypatch):
+    solve_module = importlib.import_module("matcher.solve")
+    real, searches = solve_module.search, []
+
+    def counted(solver, model, callback):
+        searches.append(model)
+        return real(solver, model, callback)
+
+    monkeypatch.setattr(solve_module, "search", counted)
+    batch, scenario = limited_city(tmp_path)
+    loose = matcher.solve(batch, scenario.with_({"solver.relative_gap": 0.5}))  # verified on the way out
+    part = loose.parts[0]
+    assert not searches and (part["method"], part["start"]) == ("completed start", "complete")
+    assert part["solve_s"] == part["start_s"] and 0 < loose.gap <= 0.5
+    assert matcher.verify(batch, loose.write(tmp_path / "out")).ok
+    tight = matcher.solve(batch, scenario.with_({"solver.relative_gap": 0.0}))
+    assert len(searches) == 1 and tight.parts[0]["solve_s"] > tight.parts[0]["start_s"]
+
+
+@pytest.mark.parametrize("objective, bounds, within", [
+    (95.0, [100, None], True),  # 5.3% from the bound
+    (90.0, [None, 100], False),  # 11%
+    (90.0, [200, 99], True),  # the lowest bound counts
+    (95.0, [None, None], False),  # no bound known before the search
+])
+def test_a_start_is_within_the_gap_of_the_lowest_bound_known_before_the_search(objective, bounds, within):
+    from types import SimpleNamespace
+
+    solve_module = importlib.import_module("matcher.solve")
+    assert solve_module.start_within_gap(SimpleNamespace(objective_value=objective), bounds, 0.1) is within
+    assert not solve_module.start_within_gap(None, bounds, 0.1)  # no completed start
+
+
 def test_the_objective_ceiling_is_the_most_the_variable_domains_allow():
     from ortools.sat.python import cp_model
 
