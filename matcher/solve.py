@@ -436,10 +436,9 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
     else:
         start, completed = warm_start(m, limits, None if relaxed is None else relaxed.presence,
                                       None if flow is None else flow[0])
-    bounds_so_far = [None if labor is None else labor.bound, None if flow is None else flow[1],
-                     None if relaxed is None else relaxed.bound]
     close_enough = (limits.mode == "weighted" and (relaxed is None or relaxed.searching is None)
-                    and start_within_gap(completed, bounds_so_far, limits.relative_gap))
+                    and start_within_gap(completed, [value for value, _ in relaxation_bounds(labor, flow, relaxed)],
+                                         limits.relative_gap))
     near = None if close_enough else near_lp(m, relaxed, labor, completed, region=uncut is not None)
     warm_s = time.perf_counter() - started
 
@@ -489,18 +488,22 @@ def solve_part(index: int, batch: Batch, pairs: pd.DataFrame, scenario: Scenario
         outcome.objective = round(answer.objective_value)
         bound, found_by = ((round(solver.best_objective_bound), "cp-sat") if searched_whole
                            else (objective_ceiling(m.model), "variable domains"))
-        relaxations = [(None if labor is None else labor.bound, "labor LP")]
-        if flow is not None:
-            relaxations.append((flow[1], "flow relaxation"))
-        if relaxed is not None:
-            relaxations.append((relaxed.bound, relaxed.method))
-        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, (bound, found_by), relaxations)
+        outcome.bound, outcome.bound_from = tightest_bound(outcome.objective, (bound, found_by),
+                                                           relaxation_bounds(labor, flow, relaxed))
         if outcome.bound_from != "cp-sat" and outcome.bound == outcome.objective:
             outcome.status = Status.OPTIMAL  # the plan meets a proven bound
         outcome.amounts = np.array([int(answer.value(a)) for a in m.amount], dtype="int64")
         outcome.positions = chosen_positions(m, answer)
         outcome.breakdown = {name: int(answer.value(expr)) for name, expr in m.terms.items()}
     return outcome
+
+
+def relaxation_bounds(labor, flow: tuple[np.ndarray, int] | None, relaxed) -> list[tuple[int | None, str]]:
+    """The bounds of the part's labor LP, flow relaxation and district LP or MIP (None where one did not run),
+    each with where it comes from: what the search is measured against, and what bounds its plan."""
+    return [(None if labor is None else labor.bound, "labor LP"),
+            (None if flow is None else flow[1], "flow relaxation"),
+            (None, "") if relaxed is None else (relaxed.bound, relaxed.method)]
 
 
 def start_within_gap(completed: cp_model.CpSolver | None, bounds: list[int | None], gap: float) -> bool:
