@@ -31,14 +31,16 @@ def dense_pairs(batch: Batch, pairs: pd.DataFrame) -> pd.DataFrame:
     This is what a model without candidate generation would hold: the eligibility rules become
     bounds instead of missing variables.
     """
-    offers = batch.offers.merge(batch.partners[["partner_id", "reliability", "kind"]], on="partner_id", how="left")
+    offers = batch.offers.assign(offer_code=np.arange(len(batch.offers))).merge(
+        batch.partners[["partner_id", "reliability", "kind"]], on="partner_id", how="left")
     offers = offers.assign(contribution_per_unit=contribution_per_unit(offers)).rename(
         columns={"quantity": "offer_quantity"})
-    needs = batch.needs.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left").rename(
+    needs = batch.needs.assign(need_code=np.arange(len(batch.needs))).merge(
+        batch.districts[["district_id", "candidate"]], on="district_id", how="left").rename(
         columns={"quantity": "need_quantity"})
     dense = offers[["offer_id", "partner_id", "resource", "offer_quantity", "divisible", "min_chunk",
-                    "cost_per_unit", "reliability", "contribution_per_unit"]].merge(
-        needs[["need_id", "district_id", "need_quantity", "candidate"]], how="cross")
+                    "cost_per_unit", "reliability", "contribution_per_unit", "offer_code"]].merge(
+        needs[["need_id", "district_id", "need_quantity", "candidate", "need_code"]], how="cross")
     eligible = pairs[["offer_id", "need_id", "upper", "distance_km"]]
     dense = dense.merge(eligible, on=["offer_id", "need_id"], how="left")
     dense["upper"] = dense["upper"].fillna(0).astype("int64")

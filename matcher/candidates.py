@@ -15,21 +15,26 @@ from matcher.schema import ANY_SKILL
 
 PAIR_COLUMNS = ["offer_id", "need_id", "partner_id", "district_id", "resource", "offer_quantity",
                 "need_quantity", "divisible", "min_chunk", "upper", "distance_km", "cost_per_unit", "reliability",
-                "candidate", "contribution_per_unit"]
+                "candidate", "contribution_per_unit", "offer_code", "need_code"]
 DECISION_KEYS = ("offer_id", "need_id", "partner_id", "district_id")
 
 
 def eligible_pairs(batch: Batch, geography: Geography | None = None) -> pd.DataFrame:
-    """One row per eligible (offer, need), with what the model needs to know about the pair."""
+    """One row per eligible (offer, need), with what the model needs to know about the pair.
+
+    `offer_code` and `need_code` are the offer's and need's rows in the batch: integer ids that array code
+    can group by without hashing the ids again (the flow path: 2.6 ms of its 30 on a state batch).
+    """
     geography = geography or Geography(batch.districts, batch.scenario.travel.km_per_hop)
-    offers = batch.offers.merge(batch.partners[["partner_id", "home_district", "kind", "independent",
-                                                "reliability"]], on="partner_id", how="left")
+    partners = batch.partners[["partner_id", "home_district", "kind", "independent", "reliability"]]
+    offers = batch.offers.assign(offer_code=np.arange(len(batch.offers))).merge(partners, on="partner_id", how="left")
     offers["contribution_per_unit"] = contribution_per_unit(offers)
     reach = offers_by_district(offers, batch.districts, geography)
     reach = reach.merge(batch.districts[["district_id", "candidate"]], on="district_id", how="left")
     needs = batch.needs.rename(columns={"quantity": "need_quantity", "skill": "need_skill"})
+    needs["need_code"] = np.arange(len(needs))
     pairs = reach.merge(needs[["need_id", "district_id", "resource", "need_skill", "need_quantity",
-                               "needed_from", "needed_to"]], on=["resource", "district_id"])
+                               "needed_from", "needed_to", "need_code"]], on=["resource", "district_id"])
     pairs = pairs[skills_match(pairs["skill"], pairs["need_skill"])
                   & windows_overlap(pairs["available_from"], pairs["available_to"],
                                     pairs["needed_from"], pairs["needed_to"])]
@@ -39,7 +44,7 @@ def eligible_pairs(batch: Batch, geography: Geography | None = None) -> pd.DataF
     pairs = pairs[legally_allowed(pairs, batch.scenario) & ~forbidden(pairs, batch.decisions)]
     pairs["distance_km"] = geography.distance_km(pairs["home_district"], pairs["district_id"])
     pairs = pairs.sort_values(["offer_id", "need_id"], kind="stable").reset_index(drop=True)
-    for column in ("offer_quantity", "need_quantity", "min_chunk"):
+    for column in ("offer_quantity", "need_quantity", "min_chunk", "offer_code", "need_code"):
         pairs[column] = pairs[column].astype("int64")
     return pairs[PAIR_COLUMNS]
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from matcher.batch import Batch
 from matcher.decompose import legally_capped
-from matcher.flow_network import PairArcs, network_amounts
+from matcher.flow_network import PairArcs, network_amounts, renumbered
 from matcher.model import COVERAGE_SCALE, OBJECTIVE_SCALE
 from matcher.result import Status
 from matcher.scenario import Scenario
@@ -95,20 +95,21 @@ class PartNumbers:
     @classmethod
     def of(cls, batch: Batch, pairs: pd.DataFrame, scenario: Scenario, km_cost_per_unit: bool = False) -> PartNumbers:
         """With `km_cost_per_unit`, each pair's travel charge is spread over the units it could carry."""
-        offer_codes, offers = pd.factorize(pairs["offer_id"], sort=False)
-        need_codes, needs = pd.factorize(pairs["need_id"], sort=False)
+        offers, offer_codes = renumbered_column(pairs["offer_code"])
+        needs, need_codes = renumbered_column(pairs["need_code"])
         supply, quantity = np.zeros(len(offers), dtype="int64"), np.zeros(len(needs), dtype="int64")
         supply[offer_codes] = pairs["offer_quantity"].to_numpy("int64")
         quantity[need_codes] = pairs["need_quantity"].to_numpy("int64")
-        pair_of_offer = np.empty(len(offers), dtype="int64")  # one per offer: its resource is the offer's
-        pair_of_offer[offer_codes] = np.arange(len(pairs))
+        pair_of_offer, pair_of_need = np.empty(len(offers), dtype="int64"), np.empty(len(needs), dtype="int64")
+        pair_of_offer[offer_codes] = np.arange(len(pairs))  # one pair per offer: its resource is the offer's
+        pair_of_need[need_codes] = np.arange(len(pairs))  # and per need: its need_id
         resources = pd.factorize(pairs["resource"].to_numpy()[pair_of_offer], sort=True)[0]
         unit_cost = scaled_array(scenario.weights.cost * pairs["cost_per_unit"].to_numpy(float))
         upper = pairs["upper"].to_numpy("int64")
         if km_cost_per_unit:
             km = travel_km(pairs).to_numpy(float)
             unit_cost = unit_cost + scaled_array(scenario.weights.travel * km) // np.maximum(1, upper)
-        weight = need_weight_series(batch, scenario).loc[needs].to_numpy(float)
+        weight = need_weight_series(batch, scenario).loc[pairs["need_id"].to_numpy()[pair_of_need]].to_numpy(float)
         return cls(PairArcs(offer_codes, need_codes, upper, unit_cost), resources[offer_codes], supply, quantity,
                    weight)
 
@@ -136,6 +137,12 @@ class PartNumbers:
         coverage = int(np.dot(coverage_coefficients(self.weight), covered))
         cost = int(np.dot(self.arcs.unit_cost, np.asarray(amounts, dtype="int64")))
         return coverage - cost, {"Coverage": coverage, "Cost": -cost}
+
+
+def renumbered_column(codes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`flow_network.renumbered` for a column of non-negative integer codes."""
+    values = codes.to_numpy("int64")
+    return renumbered(values, int(values.max(initial=-1)) + 1)
 
 
 def scaled_array(values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from ortools.graph.python import min_cost_flow
 
 from matcher.model import OBJECTIVE_SCALE
@@ -94,7 +95,7 @@ class ClassNetwork:
         binding = arcs.capacity < np.minimum(supply[offer_node], quantity[need_node])
         need_class = hashed_classes(need_node, len(quantity), offer_node, len(supply), arcs.unit_cost,
                                     need_node[binding])
-        rows, pair_row = np.unique(need_class[need_node] * len(supply) + offer_node, return_inverse=True)
+        rows, pair_row = distinct(need_class[need_node] * len(supply) + offer_node)
         row_class, row_offer = rows // len(supply), rows % len(supply)
         row_cost = np.zeros(len(rows), dtype="int64")
         row_cost[pair_row] = arcs.unit_cost
@@ -102,7 +103,7 @@ class ClassNetwork:
             return None  # the hash merged unlike needs: a row's pairs differ in cost, or a class's needs in offers
         need_classes = int(need_class.max()) + 1
         offer_class = hashed_classes(row_offer, len(supply), row_class, need_classes, row_cost, offer_node[binding])
-        blocks, row_block = np.unique(offer_class[row_offer] * need_classes + row_class, return_inverse=True)
+        blocks, row_block = distinct(offer_class[row_offer] * need_classes + row_class)
         block_offer_class, block_need_class = blocks // need_classes, blocks % need_classes
         block_cost = np.zeros(len(blocks), dtype="int64")
         block_cost[row_block] = row_cost
@@ -200,7 +201,14 @@ def hashed_classes(node: np.ndarray, nodes: int, other: np.ndarray, others: int,
     signature = np.zeros(nodes, dtype="uint64")
     np.add.at(signature, node, first[other] + second[other] * cost.astype("uint64"))
     signature[alone] += own[alone]
-    return np.unique(signature, return_inverse=True)[1]
+    return distinct(signature)[1]
+
+
+def distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, in the order they first occur, and each key's position among them: `np.unique`'s
+    answer by hashing instead of sorting (the state batch's volunteer rows: 0.2 against 0.9 ms)."""
+    inverse, values = pd.factorize(keys)
+    return np.asarray(values), inverse.astype("int64", copy=False)
 
 
 def meets_all(node_class: np.ndarray, row_class: np.ndarray, rows: int) -> bool:

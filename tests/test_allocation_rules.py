@@ -207,6 +207,16 @@ def test_resource_must_match(tmp_path):
     assert pair_set(batch) == {("O1", "N1"), ("O2", "N2")}
 
 
+def test_pair_codes_are_the_rows_of_their_offer_and_need(tmp_path):
+    offers = [offer("O2", 5), offer("O1", 5, skill="canvassing"), offer("O3", 500, resource="money")]
+    needs = [need("N3", 300, resource="money"), need("N2", 5, skill="canvassing"), need("N1", 5)]
+    batch = build(tmp_path, offers=offers, needs=needs)
+    pairs = eligible_pairs(batch)
+    assert len(pairs) == 5  # O1 and O2 each meet N1 and N2 (`any` skill), O3 meets N3
+    assert list(batch.offers["offer_id"].iloc[pairs["offer_code"]]) == list(pairs["offer_id"])
+    assert list(batch.needs["need_id"].iloc[pairs["need_code"]]) == list(pairs["need_id"])
+
+
 def test_skill_must_match_unless_either_side_is_any(tmp_path):
     offers = [offer("O1", 5, skill="canvassing"), offer("O2", 5, skill="any"), offer("O3", 5, skill="Phone_Banking")]
     needs = [need("N1", 5, skill="canvassing"), need("N2", 5, skill="phone_banking"), need("N3", 5, skill="any")]
