@@ -130,6 +130,9 @@ def test_time_to_same_gap_reruns_matcher_told_the_gap_with_less_time(core, tmp_p
     assert [r["time_limit_s"] for r in same["matcher_reruns"]] == [2.0]
     assert same["matcher_reruns"][0]["error"] is None and same["matcher_reruns"][0]["gap"] <= 1.5
     assert same["matcher_s"] == same["matcher_reruns"][0]["solve_wall_s"] < 30.0
+    # HiGHS's time to the rerun's gap: 1.2 s to a gap of 1.5, 3.2 s to any gap down to 0.25
+    rerun = same["matcher_reruns"][0]
+    assert rerun["highs_s"] == pytest.approx(1.2 if rerun["gap"] >= 1.5 else 3.2)
     reached = dict(row, highs=dict(row["highs"], gap=0.0))
     same = scale.time_to_same_gap(reached, [(1.0, 2.0, 2.0)], batch.folder, tmp_path, 120, reruns=2)
     assert (same["gap"], same["highs_s"]) == (1e-4, pytest.approx(1.2))  # matcher's final gap, at least 1e-4
@@ -137,6 +140,17 @@ def test_time_to_same_gap_reruns_matcher_told_the_gap_with_less_time(core, tmp_p
     assert same["matcher_s"] == same["matcher_reruns"][0]["solve_wall_s"] < 30.0
     assert scale.time_to_same_gap(reached, [(1.0, 2.0, 2.0)], batch.folder, tmp_path, 120, reruns=0)[
         "matcher_s"] == 30.0
+
+
+def test_highs_time_to_a_rerun_gap_counts_its_model_and_a_table_cell_shows_the_ratio():
+    highs, progress = {"mip_s": 0.1, "build_s": 0.1}, [(1.0, 2.0, 5.0), (3.0, 2.0, 2.5)]
+    assert scale.highs_seconds_to(highs, progress, 2.0) == pytest.approx(1.2)
+    assert scale.highs_seconds_to(highs, progress, 0.5) == pytest.approx(3.2)
+    assert scale.highs_seconds_to(highs, progress, 0.1) is None
+    assert scale.highs_seconds_to(highs, progress, None) is None
+    assert scale.rerun_ratio({"gap": 1e-3, "solve_wall_s": 2.0, "highs_s": 6.0}) == "1e-03 3.0×"
+    assert scale.rerun_ratio({"gap": 1e-3, "solve_wall_s": 2.0, "highs_s": None}) == "1e-03 HiGHS never"
+    assert scale.rerun_ratio({"gap": None, "solve_wall_s": None, "highs_s": None}) == "no plan"
 
 
 def test_a_run_over_its_memory_cap_is_stopped_and_says_so(core, tmp_path):
