@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import matcher.flow_network as flow_network
-from matcher.flow_network import (ClassNetwork, PairArcs, coverage_arcs, flow_gains, network_amounts, overlaps,
-                                  renumbered)
+from matcher.flow_network import (ClassNetwork, PairArcs, coverage_arcs, distinct, flow_gains, network_amounts,
+                                  overlaps, renumbered)
 
 SEGMENTS = ((0.5, 1.0), (1.0, 0.5))
 
@@ -159,3 +159,14 @@ def test_renumbered_matches_numpy_unique(seed):
     present, position = renumbered(codes, 50)
     unique, inverse = np.unique(codes, return_inverse=True)
     assert list(present) == list(unique) and list(position) == list(inverse)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_distinct_numbers_keys_in_the_order_they_first_occur(seed):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 2**63, 30, dtype="uint64")[rng.integers(0, 30, 200)]
+    values, inverse = distinct(keys)
+    assert list(values[inverse]) == list(keys)
+    assert len(values) == len(set(keys.tolist()))
+    first = [list(inverse).index(i) for i in range(len(values))]
+    assert first == sorted(first)
